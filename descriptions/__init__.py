@@ -1,0 +1,1 @@
+"""sfpy's own include library: `#include "org/smartfrog/components.sf"` finds its files here."""
