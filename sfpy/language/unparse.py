@@ -1,0 +1,612 @@
+"""Printing descriptions: SmartFrog's own layout and sfpy's JSON form.
+
+:func:`to_sf` writes a (resolved) description the way SmartFrog's ``sfParse -d`` prints it,
+character for character, so sfpy's output can be compared with the original parser's
+(``ContextImpl.writeOn``, ``ComponentDescriptionImpl.writeOn``, ``Reference.toString``).
+
+:func:`to_json` / :func:`from_json` are the lossless form: every SmartFrog type stays
+distinct, and it is also the wire form daemons exchange, so :func:`from_json` trusts
+nothing (see ``docs/json-form.md``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from decimal import Decimal
+from typing import Any
+
+from sfpy.language.errors import DescriptionError
+from sfpy.language.model import (
+    BARE_PARTS,
+    HERE,
+    HOST,
+    NAMED_PARTS,
+    NULL,
+    TBD,
+    ApplyReference,
+    AssertReference,
+    ByteArray,
+    ComponentDescription,
+    Double,
+    Long,
+    Reference,
+    RefPart,
+)
+
+__all__ = [
+    "JSON_FORMAT",
+    "MAX_DEPTH",
+    "from_data",
+    "from_json",
+    "java_double",
+    "java_float",
+    "quote_name",
+    "reference_text",
+    "to_data",
+    "to_json",
+    "to_sf",
+    "value_text",
+]
+
+# ------------------------------------------------------------------------------------------
+# SmartFrog layout
+# ------------------------------------------------------------------------------------------
+
+# Characters SmartFrog's ContextImpl treats as name characters (the lexer's WORD alphabet).
+_SPECIAL = frozenset(".-+@#~$%^&_")
+# Characters written as they are inside strings without being name characters.
+_OTHER = frozenset(" !'*()[]{}:;,<>?/|`=")
+# Words a bare name may not be. SmartFrog's list, plus ATTRIB (which SmartFrog forgets, so
+# that an attribute called ATTRIB would not re-parse).
+_RESERVED = frozenset(
+    "APPLY ASSERT ATTRIB DATA extends false HERE HOST PROPERTY IPROPERTY ENVPROPERTY "
+    "IENVPROPERTY CONSTANT LAZY NULL OPTIONAL PARENT PROCESS ROOT TBD THIS true IF THEN "
+    "ELSE FI SWITCH ENDSWITCH VAR".split()
+)
+_ESCAPES = {
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\r": "\\r",
+    "\f": "\\f",
+    '"': '\\"',
+}
+
+
+def _is_letter(c: str) -> bool:
+    o = ord(c)
+    return (
+        0x61 <= o <= 0x7A
+        or 0x41 <= o <= 0x5A
+        or o in (0x24, 0x5F, 0xAA, 0xB5, 0xBA)
+        or 0xA1 <= o <= 0xA5
+        or 0xC0 <= o <= 0xD6
+        or 0xD8 <= o <= 0xF6
+        or 0xF8 <= o <= 0xFF
+    )
+
+
+def _is_name_char(c: str) -> bool:
+    return _is_letter(c) or "0" <= c <= "9" or c in _SPECIAL
+
+
+def _escape(text: str) -> str:
+    """SmartFrog's ``unfixEscapes``: control and non-Latin-1 characters become escapes."""
+    out: list[str] = []
+    for c in text:
+        if _is_name_char(c) or c in _OTHER:
+            out.append(c)
+        elif c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        else:
+            # Java escapes UTF-16 code units, so astral characters become a surrogate pair.
+            units = c.encode("utf-16-be")
+            for i in range(0, len(units), 2):
+                out.append(f"\\u{units[i]:02X}{units[i + 1]:02X}")
+    return "".join(out)
+
+
+def _is_word(name: str) -> bool:
+    return bool(name) and _is_letter(name[0]) and all(_is_name_char(c) for c in name)
+
+
+def quote_name(name: Any) -> str:
+    """An attribute name as SmartFrog writes it: bare when it is a WORD, else quoted."""
+    text = reference_text(name) if isinstance(name, Reference) else str(name)
+    if _is_word(text) and text not in _RESERVED:
+        return text
+    return f'"{_escape(text)}"'
+
+
+def _java_digits(value: float, significant: int) -> tuple[str, int]:
+    """Digits and decimal exponent of ``value`` (> 0) rounded to ``significant`` digits."""
+    mantissa, exponent = f"{value:.{significant - 1}e}".split("e")
+    return mantissa.replace(".", "").rstrip("0") or "0", int(exponent)
+
+
+def _java_layout(digits: str, exponent: int) -> str:
+    """Java's Double/Float.toString layout for digits ``d.ddd × 10^exponent``."""
+    if -3 <= exponent < 7:
+        if exponent >= 0:
+            whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+            frac = digits[exponent + 1 :] or "0"
+        else:
+            whole = "0"
+            frac = "0" * (-exponent - 1) + digits
+        return f"{whole}.{frac}"
+    return f"{digits[0]}.{digits[1:] or '0'}E{exponent}"
+
+
+def _special(value: float) -> str | None:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    return None
+
+
+def java_double(value: float) -> str:
+    """``Double.toString``: the shortest digits that read back as the same double."""
+    special = _special(value)
+    if special is not None:
+        return special
+    sign = "-" if value < 0 else ""
+    # Python's repr is the shortest round-trip form, as Java's (JDK 19+) toString is.
+    parts = Decimal(repr(abs(float(value)))).as_tuple()
+    digits = "".join(map(str, parts.digits))
+    exponent = len(digits) + int(parts.exponent) - 1
+    return sign + _java_layout(digits.rstrip("0") or "0", exponent)
+
+
+def _to_float32(value: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def java_float(value: float) -> str:
+    """``Float.toString`` of ``value`` rounded to single precision (SmartFrog's Float)."""
+    try:
+        single = _to_float32(float(value))
+    except OverflowError:
+        return "Infinity" if value > 0 else "-Infinity"
+    special = _special(single)
+    if special is not None:
+        return special
+    sign = "-" if single < 0 else ""
+    magnitude = abs(single)
+    for significant in range(1, 10):
+        digits, exponent = _java_digits(magnitude, significant)
+        candidates = [(digits, exponent)]
+        # The correctly rounded candidate may miss the (asymmetric) rounding interval at a
+        # power of two while a neighbour hits it: try the neighbours too.
+        step = 10.0 ** (exponent - significant + 1)
+        base = float(f"{digits[0]}.{digits[1:] or '0'}e{exponent}")
+        for neighbour in (base - step, base + step):
+            if neighbour > 0:
+                candidates.append(_java_digits(neighbour, significant))
+        hits = [
+            (abs(float(f"{d[0]}.{d[1:] or '0'}e{e}") - magnitude), d, e)
+            for d, e in candidates
+            if _to_float32(float(f"{d[0]}.{d[1:] or '0'}e{e}")) == magnitude
+        ]
+        if hits:
+            _, digits, exponent = min(hits)
+            break
+    return sign + _java_layout(digits, exponent)
+
+
+def _part_name(name: Any) -> str:
+    text = str(name)
+    return text if _is_word(text) and text not in _RESERVED else f'"{_escape(text)}"'
+
+
+def _part_text(part: RefPart, index: int) -> str:
+    if part.kind in BARE_PARTS:
+        return part.kind
+    name = _part_name(part.name)
+    if part.kind == HERE:
+        return f"HERE {name}" if index == 0 else name
+    if part.kind == "ATTRIB":
+        return name if index == 0 else f"ATTRIB {name}"
+    if part.kind == HOST:
+        return f"HOST {name}"
+    return f"{part.kind} {name}"
+
+
+def reference_text(ref: Reference) -> str:
+    """SmartFrog's ``Reference.toString`` (``LAZY OPTIONAL  (3) DATA PARENT:x``).
+
+    The double space after ``OPTIONAL`` when a default is shown is SmartFrog's own.
+    """
+    prefix = "LAZY " if ref.lazy else ""
+    if ref.optional:
+        prefix += "OPTIONAL "
+        if ref.default is not NULL:
+            prefix += f" ({value_text(ref.default)}) "
+    if ref.data:
+        prefix += "DATA "
+    return prefix + ":".join(_part_text(p, i) for i, p in enumerate(ref.parts))
+
+
+def value_text(value: Any) -> str:
+    """A value as SmartFrog's ``writeBasicValueOn`` writes it (descriptions as their context)."""
+    if isinstance(value, str):
+        return f'"{_escape(value)}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Long):
+        return f"{int(value)}L"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, Double):
+        return java_double(value) + "D"
+    if isinstance(value, float):
+        return java_float(value)
+    if isinstance(value, list):
+        return "[|" + ", ".join(value_text(v) for v in value) + "|]"
+    if value is NULL:
+        return "NULL"
+    if value is TBD:
+        return "TBD"
+    if isinstance(value, ByteArray):
+        return f"#HEX#{bytes(value).hex().upper()}#"
+    if isinstance(value, Reference):
+        return reference_text(value)
+    if isinstance(value, ApplyReference):
+        prefix = ("LAZY " if value.lazy else "") + ("DATA " if value.data else "")
+        return f"{prefix}{value.keyword} {{{_context_text(value.description, 0)}}}"
+    if isinstance(value, ComponentDescription):
+        return _context_text(value, 0)
+    raise DescriptionError(
+        f"a value of type {type(value).__name__} cannot be written as SmartFrog text"
+    )
+
+
+def _context_text(cd: ComponentDescription, indent: int) -> str:
+    out: list[str] = []
+    _write_context(out, cd, indent)
+    return "".join(out)
+
+
+def _write_context(out: list[str], cd: ComponentDescription, indent: int) -> None:
+    pad = "  " * indent
+    for key, value in cd.attributes.items():
+        out.append(pad)
+        tags = cd.tags.get(key)
+        if tags:
+            out.append("[ " + "".join(f"{t} " for t in sorted(tags)) + "] ")
+        out.append(quote_name(key))
+        out.append(" ")
+        if isinstance(value, ComponentDescription):
+            out.append("extends DATA " if not value.eager else "extends ")
+            if value.attributes:
+                out.append(" {\n")
+                _write_context(out, value, indent + 1)
+                out.append(pad + "}")
+            else:
+                out.append(" {}")
+        else:
+            out.append(value_text(value))
+            out.append(";")
+        out.append("\n")
+
+
+def to_sf(cd: ComponentDescription) -> str:
+    """``cd``'s attributes as ``sfParse -d`` prints a resolved sfConfig (one per line)."""
+    return _context_text(cd, 0)
+
+
+# ------------------------------------------------------------------------------------------
+# JSON form
+# ------------------------------------------------------------------------------------------
+
+JSON_FORMAT = 1
+MAX_DEPTH = 200
+_TAG = "$"
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _float_data(value: float) -> Any:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float(value)
+
+
+def to_data(value: Any) -> Any:
+    """``value`` as plain JSON-able data (dict/list/str/int/float/bool/None)."""
+    return _to_data(value, 0)
+
+
+def _to_data(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise DescriptionError(f"description nested deeper than {MAX_DEPTH} levels", phase="parse")
+    depth += 1
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, Long):
+        return {_TAG: "Long", "value": int(value)}
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, Double):
+        return {_TAG: "Double", "value": _float_data(value)}
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return {_TAG: "Float", "value": _float_data(value)}
+        return float(value)
+    if isinstance(value, list):
+        return [_to_data(v, depth) for v in value]
+    if value is NULL:
+        return None
+    if value is TBD:
+        return {_TAG: "TBD"}
+    if isinstance(value, ByteArray):
+        return {_TAG: "ByteArray", "base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Reference):
+        return _reference_data(value, depth)
+    if isinstance(value, ApplyReference):
+        data: dict[str, Any] = {_TAG: "Assert" if isinstance(value, AssertReference) else "Apply"}
+        if value.lazy:
+            data["lazy"] = True
+        if value.data:
+            data["data"] = True
+        data["description"] = _to_data(value.description, depth)
+        return data
+    if isinstance(value, ComponentDescription):
+        return _component_data(value, depth)
+    raise DescriptionError(
+        f"a value of type {type(value).__name__} has no JSON form", phase="parse"
+    )
+
+
+def _reference_data(ref: Reference, depth: int) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        _TAG: "Reference",
+        "parts": [[p.kind] if p.name is None else [p.kind, str(p.name)] for p in ref.parts],
+    }
+    for flag in ("lazy", "data", "optional"):
+        if getattr(ref, flag):
+            data[flag] = True
+    if ref.default is not NULL:
+        data["default"] = _to_data(ref.default, depth)
+    return data
+
+
+def _component_data(cd: ComponentDescription, depth: int) -> dict[str, Any]:
+    attributes = []
+    for key, value in cd.attributes.items():
+        entry: dict[str, Any] = {
+            "name": key if isinstance(key, str) else _to_data(key, depth),
+            "value": _to_data(value, depth),
+        }
+        tags = cd.tags.get(key)
+        if tags:
+            entry["tags"] = sorted(tags)
+        attributes.append(entry)
+    data: dict[str, Any] = {_TAG: "Component", "eager": cd.eager, "attributes": attributes}
+    if cd.prototypes:
+        data["prototypes"] = [_to_data(p, depth) for p in cd.prototypes]
+    return data
+
+
+def to_json(cd: ComponentDescription, *, indent: int | None = None) -> str:
+    """``cd`` in the JSON form (plain JSON text, no NaN/Infinity tokens)."""
+    if not isinstance(cd, ComponentDescription):
+        raise DescriptionError("to_json needs a ComponentDescription", phase="parse")
+    document = {"sfpy": JSON_FORMAT, "description": to_data(cd)}
+    return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+class _Reader:
+    """Strict reader of the JSON form; every complaint names where in the document it is."""
+
+    def fail(self, where: str, message: str) -> DescriptionError:
+        return DescriptionError(f"invalid description JSON at {where}: {message}", phase="parse")
+
+    def keys(self, data: dict, where: str, required: set[str], optional: set[str]) -> None:
+        missing = required - data.keys()
+        if missing:
+            raise self.fail(where, f"missing {', '.join(sorted(missing))}")
+        extra = data.keys() - required - optional
+        if extra:
+            raise self.fail(where, f"unexpected key {sorted(extra)[0]!r}")
+
+    def flag(self, data: dict, key: str, where: str) -> bool:
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(f"{where}.{key}", "must be true or false")
+        return value
+
+    def number(self, value: Any, where: str) -> float:
+        if isinstance(value, str) and value in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, 'must be a number (or "NaN", "Infinity", "-Infinity")')
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(where, "must be finite")
+        return float(value)
+
+    def value(self, data: Any, where: str, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.fail(where, f"nested deeper than {MAX_DEPTH} levels")
+        depth += 1
+        if data is None:
+            return NULL
+        if isinstance(data, (str, bool)):
+            return data
+        if isinstance(data, int):
+            return int(data)
+        if isinstance(data, float):
+            if not math.isfinite(data):
+                raise self.fail(where, "non-finite number")
+            return data
+        if isinstance(data, list):
+            return [self.value(item, f"{where}[{i}]", depth) for i, item in enumerate(data)]
+        if not isinstance(data, dict):
+            raise self.fail(where, f"unexpected {type(data).__name__}")
+        kind = data.get(_TAG)
+        if kind == "Component":
+            return self.component(data, where, depth)
+        if kind == "Long":
+            self.keys(data, where, {_TAG, "value"}, set())
+            number = data["value"]
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise self.fail(f"{where}.value", "a Long must be an integer")
+            return Long(number)
+        if kind in ("Double", "Float"):
+            self.keys(data, where, {_TAG, "value"}, set())
+            number = self.number(data["value"], f"{where}.value")
+            return Double(number) if kind == "Double" else number
+        if kind == "TBD":
+            self.keys(data, where, {_TAG}, set())
+            return TBD
+        if kind == "ByteArray":
+            self.keys(data, where, {_TAG, "base64"}, set())
+            text = data["base64"]
+            if not isinstance(text, str):
+                raise self.fail(f"{where}.base64", "must be a string")
+            try:
+                return ByteArray(base64.b64decode(text.encode("ascii"), validate=True))
+            except (ValueError, UnicodeEncodeError):
+                raise self.fail(f"{where}.base64", "not valid base64") from None
+        if kind == "Reference":
+            return self.reference(data, where, depth)
+        if kind in ("Apply", "Assert"):
+            self.keys(data, where, {_TAG, "description"}, {"lazy", "data"})
+            description = data["description"]
+            if not isinstance(description, dict) or description.get(_TAG) != "Component":
+                raise self.fail(f"{where}.description", "must be a Component")
+            cls = AssertReference if kind == "Assert" else ApplyReference
+            return cls(
+                self.component(description, f"{where}.description", depth),
+                lazy=self.flag(data, "lazy", where),
+                data=self.flag(data, "data", where),
+            )
+        raise self.fail(
+            where, f"unknown value kind {kind!r}" if kind is not None else 'object without "$"'
+        )
+
+    def reference(self, data: dict, where: str, depth: int) -> Reference:
+        self.keys(data, where, {_TAG, "parts"}, {"lazy", "data", "optional", "default"})
+        parts_data = data["parts"]
+        if not isinstance(parts_data, list):
+            raise self.fail(f"{where}.parts", "must be a list")
+        parts = []
+        for i, part in enumerate(parts_data):
+            at = f"{where}.parts[{i}]"
+            if not isinstance(part, list) or not part or not isinstance(part[0], str):
+                raise self.fail(at, "must be [KIND] or [KIND, name]")
+            kind = part[0]
+            if kind in NAMED_PARTS:
+                if len(part) != 2 or not isinstance(part[1], str):
+                    raise self.fail(at, f"{kind} needs exactly one name")
+                parts.append(RefPart(kind, part[1]))
+            elif kind in BARE_PARTS:
+                if len(part) != 1:
+                    raise self.fail(at, f"{kind} takes no name")
+                parts.append(RefPart(kind))
+            else:
+                raise self.fail(at, f"unknown reference part {kind!r}")
+        default = (
+            self.value(data["default"], f"{where}.default", depth) if "default" in data else NULL
+        )
+        return Reference(
+            parts,
+            lazy=self.flag(data, "lazy", where),
+            data=self.flag(data, "data", where),
+            optional=self.flag(data, "optional", where),
+            default=default,
+        )
+
+    def component(self, data: dict, where: str, depth: int) -> ComponentDescription:
+        self.keys(data, where, {_TAG, "attributes"}, {"eager", "prototypes"})
+        cd = ComponentDescription(
+            eager=self.flag({"eager": data.get("eager", True)}, "eager", where)
+        )
+        attributes = data["attributes"]
+        if not isinstance(attributes, list):
+            raise self.fail(f"{where}.attributes", "must be a list")
+        for i, entry in enumerate(attributes):
+            at = f"{where}.attributes[{i}]"
+            if not isinstance(entry, dict):
+                raise self.fail(at, "must be an object")
+            self.keys(entry, at, {"name", "value"}, {"tags"})
+            name = entry["name"]
+            if isinstance(name, dict) and name.get(_TAG) == "Reference":
+                name = self.reference(name, f"{at}.name", depth)
+            elif not isinstance(name, str):
+                raise self.fail(f"{at}.name", "must be a string (or a placement Reference)")
+            if name in cd.attributes:
+                raise self.fail(f"{at}.name", f"attribute {name!r} appears twice")
+            tags = entry.get("tags", [])
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise self.fail(f"{at}.tags", "must be a list of strings")
+            cd.put(name, self.value(entry["value"], f"{at}.value", depth), set(tags))
+        prototypes = data.get("prototypes", [])
+        if not isinstance(prototypes, list):
+            raise self.fail(f"{where}.prototypes", "must be a list")
+        for i, proto in enumerate(prototypes):
+            value = self.value(proto, f"{where}.prototypes[{i}]", depth)
+            if not isinstance(value, (Reference, ComponentDescription)) or isinstance(
+                value, ApplyReference
+            ):
+                raise self.fail(f"{where}.prototypes[{i}]", "must be a Reference or a Component")
+            if isinstance(value, ComponentDescription):
+                value.parent = cd
+            cd.prototypes.append(value)
+        return cd
+
+
+def from_data(data: Any) -> Any:
+    """The value that :func:`to_data` turned into ``data``; DescriptionError if malformed."""
+    try:
+        return _Reader().value(data, "$", 0)
+    except RecursionError:
+        raise DescriptionError(
+            f"invalid description JSON: nested deeper than {MAX_DEPTH} levels", phase="parse"
+        ) from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def from_json(text: str | bytes) -> ComponentDescription:
+    """The description in ``text`` (as written by :func:`to_json`); strict, never trusting."""
+    try:
+        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        raise DescriptionError(
+            "invalid description JSON: nested too deeply", phase="parse"
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise DescriptionError(f"invalid description JSON: {exc}", phase="parse") from None
+    if not isinstance(document, dict) or set(document) != {"sfpy", "description"}:
+        raise DescriptionError(
+            'invalid description JSON: expected {"sfpy": 1, "description": {...}}', phase="parse"
+        )
+    if document["sfpy"] != JSON_FORMAT or isinstance(document["sfpy"], bool):
+        raise DescriptionError(
+            f"invalid description JSON: unsupported format {document['sfpy']!r}", phase="parse"
+        )
+    description = document["description"]
+    if not isinstance(description, dict) or description.get(_TAG) != "Component":
+        raise DescriptionError("invalid description JSON at $: must be a Component", phase="parse")
+    return from_data(description)
