@@ -1,0 +1,845 @@
+"""Text to raw description: lark's LALR parser builds the model while it parses (no tree).
+
+The grammar is data (``sf.lark``). This module adds what a grammar cannot say: how values are
+built (SmartFrog's desugaring of operators, vectors and conditionals into function
+descriptions), where include files are found, the limits that keep hostile input harmless,
+and error messages a person can act on — one per mistake, resuming after each.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from sfpy.language.errors import DescriptionError
+from sfpy.language.model import (
+    ATTRIB,
+    HERE,
+    NULL,
+    TBD,
+    ApplyReference,
+    AssertReference,
+    ByteArray,
+    ComponentDescription,
+    Double,
+    Long,
+    Reference,
+    RefPart,
+    SourcePosition,
+    copy_value,
+)
+
+# Limits: a description larger or deeper than this is refused (exit 3), never half-parsed.
+MAX_TOTAL_BYTES = 8 * 1024 * 1024
+MAX_NESTING = 200
+MAX_REPORTED_ERRORS = 10
+RECOVERY_MAX_BYTES = 1024 * 1024  # resume after errors only in files up to this size
+
+FUNCTION_PHASE = "org.smartfrog.sfcore.languages.sf.ConstructFunction"
+FUNCTIONS_PACKAGE = "org.smartfrog.sfcore.languages.sf.functions."
+
+NARY_OPERATORS = {
+    "PLUS": "Sum",
+    "STAR": "Product",
+    "CONCAT": "Concatenate",
+    "APPEND": "Append",
+    "AND": "And",
+    "OR": "Or",
+    "XOR": "Xor",
+    "IMPLIES": "Implies",
+}
+BINARY_OPERATORS = {
+    "EQ": "EQ",
+    "NE": "NE",
+    "GE": "GE",
+    "LE": "LE",
+    "GT": "GT",
+    "LT": "LT",
+    "MINUS": "Minus",
+    "SLASH": "Divide",
+    "PERCENT": "Mod",
+}
+
+# How each terminal is named in messages: what a user would type, never lark's names.
+TERMINAL_NAMES = {
+    "WORD": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "MLSTRING": "a ##multi-line string#",
+    "BYTEARRAY": "a #HEX#…# byte array",
+    "_LBRACE": "'{'",
+    "_RBRACE": "'}'",
+    "LBRACKET": "'['",
+    "_RBRACKET": "']'",
+    "VSTART": "'[|'",
+    "_VEND": "'|]'",
+    "LPAR": "'('",
+    "_RPAR": "')'",
+    "_COLON": "':'",
+    "_COMMA": "','",
+    "_SEMI": "';'",
+    "UNIQUE": "'--'",
+    "PLUS": "'+'",
+    "STAR": "'*'",
+    "CONCAT": "'++'",
+    "APPEND": "'<>'",
+    "AND": "'&&'",
+    "OR": "'||'",
+    "XOR": "'x|'",
+    "IMPLIES": "'->'",
+    "EQ": "'=='",
+    "NE": "'!='",
+    "GE": "'>='",
+    "LE": "'<='",
+    "GT": "'>'",
+    "LT": "'<'",
+    "MINUS": "'-'",
+    "SLASH": "'/'",
+    "PERCENT": "'%'",
+    "NOT": "'!'",
+    "INCLUDE": "'#include'",
+    "INCLUDE_OPT": "'#include?'",
+    "CODEBASE": "'#codebase'",
+    "$END": "end of file",
+}
+VALUE_STARTERS = {
+    "NUMBER", "STRING", "MLSTRING", "WORD", "TRUE", "FALSE", "NULL", "TBD", "LBRACKET",
+    "VSTART", "LPAR", "LAZY", "DATA", "OPTIONAL", "APPLY", "ASSERT", "IF", "SWITCH", "ROOT",
+    "PARENT", "THIS", "PROCESS", "ATTRIB", "HERE", "HOST", "PROPERTY", "BYTEARRAY",
+}  # fmt: skip
+
+
+def _terminal_name(name: str) -> str:
+    if name in TERMINAL_NAMES:
+        return TERMINAL_NAMES[name]
+    if name.isupper() and name.isalpha():
+        keyword = {"TRUE": "true", "FALSE": "false", "EXTENDS": "extends"}.get(name, name)
+        return f"'{keyword}'"
+    return name.lower()
+
+
+def describe_expected(names: Iterable[str]) -> str:
+    """Turn lark's expected-terminal set into words, grouping the many ways to start a value."""
+    names = set(names)
+    words: list[str] = []
+    if len(names & VALUE_STARTERS) >= 6:
+        words.append("a value")
+        if "EXTENDS" in names:
+            words.append("'extends'")
+        names -= VALUE_STARTERS | {"EXTENDS", "IENVPROPERTY", "ENVPROPERTY", "IPROPERTY", "CONSTANT"}
+    words += sorted({_terminal_name(n) for n in names})
+    if len(words) > 8:
+        return ", ".join(words[:7]) + ", …"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type in ("WORD",):
+        return f"name '{token}'"
+    if token.type == "NUMBER":
+        return f"number '{token}'"
+    if token.type in ("STRING", "MLSTRING"):
+        text = str(token)
+        return f"string {text[:30]}{'…' if len(text) > 30 else ''}"
+    return f"'{token}'"
+
+
+# ---- values built while parsing ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Attribute:
+    key: Any
+    value: Any
+    tags: frozenset[str]
+    position: SourcePosition
+
+
+@dataclass(slots=True)
+class _Splice:
+    """The attributes of an included file, spliced in where the ``#include`` stood."""
+
+    attributes: list[_Attribute]
+
+
+@dataclass(slots=True)
+class _Name:
+    key: Any
+    position: SourcePosition
+
+
+class _Tags(frozenset):
+    pass
+
+
+class _BarePart(RefPart):
+    """A reference part written as a bare WORD: ATTRIB in first position, HERE later."""
+
+    __slots__ = ()
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "b": "\b", "r": "\r", "f": "\f"}
+_ESCAPE_RE = re.compile(r"\\([0-3][0-7][0-7]|.)", re.DOTALL)
+_UNICODE_ESCAPE_RE = re.compile(r"(?<!\\)((?:\\\\)*)\\u+([0-9a-fA-F]{4})")
+
+
+def unescape(text: str) -> str:
+    """SmartFrog's ``fixEscapes``: ``\\n \\t \\b \\r \\f``, octal ``\\101``, else the character."""
+    if "\\" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) == 3:
+            return chr(int(code, 8))
+        return _ESCAPES.get(code, code)
+
+    return _ESCAPE_RE.sub(replace, text)
+
+
+def _number(text: str) -> Any:
+    suffix = text[-1]
+    if suffix in "lL":
+        return Long(int(text[:-1]))
+    if suffix in "dD":
+        return Double(float(text[:-1]))
+    if suffix in "fF":
+        return float(text[:-1])
+    if any(c in text for c in ".eE"):
+        return float(text)
+    return int(text)
+
+
+def _byte_array(text: str, position: SourcePosition) -> ByteArray:
+    kind = text[1:4]
+    digits = re.sub(r"\s+", "", text[5:-1])
+    try:
+        if kind == "HEX":
+            return ByteArray(bytes.fromhex(digits))
+        if kind == "B64":
+            return ByteArray(base64.b64decode(digits, validate=True))
+        base = {"DEC": 10, "OCT": 8, "BIN": 2}[kind]
+        number = int(digits, base) if digits else 0
+        return ByteArray(number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big") if digits else b"")
+    except ValueError as error:
+        raise DescriptionError(f"malformed #{kind}# byte array: {error}", position=position) from None
+
+
+class _Builder(Transformer):
+    """Callbacks run by the LALR parser as it reduces each rule (``Lark(transformer=…)``)."""
+
+    def __init__(self, parser: _Parser) -> None:
+        super().__init__(visit_tokens=False)
+        self.parser = parser
+
+    def _pos(self, token: Token) -> SourcePosition:
+        return SourcePosition(self.parser.filename, token.line or 0, token.column or 0)
+
+    # -- files and attribute lists ---------------------------------------------------------
+    def start(self, children: list) -> ComponentDescription:
+        return self._description(children[0], None)
+
+    def wrapped_file(self, children: list) -> ComponentDescription:
+        return self._description(children[1], self._pos(children[0]))
+
+    def attr_list(self, children: list) -> list:
+        return children
+
+    def _description(self, items: list, position: SourcePosition | None) -> ComponentDescription:
+        cd = ComponentDescription(position=position)
+        attributes, tags, positions = cd.attributes, cd.tags, cd.positions
+        for item in self._flatten(items):
+            key, value = item.key, item.value
+            attributes[key] = value
+            if item.tags:
+                tags.setdefault(key, set()).update(item.tags)
+            if key not in positions:
+                positions[key] = item.position
+            if type(value) is ComponentDescription:
+                value.parent = cd
+        return cd
+
+    @staticmethod
+    def _flatten(items: list) -> Iterable[_Attribute]:
+        for item in items:
+            if type(item) is _Splice:
+                yield from item.attributes
+            else:
+                yield item
+
+    def include(self, children: list) -> _Splice:
+        keyword = children[-2]
+        path = children[-1]
+        optional = keyword.type == "INCLUDE_OPT"
+        position = self._pos(keyword)
+        codebase = children[1] if children[0].type == "CODEBASE" else None
+        return _Splice(self.parser.include(path, optional, position, codebase))
+
+    def attribute(self, children: list) -> _Attribute:
+        if len(children) == 3:
+            tags, name, value = children
+        else:
+            tags, (name, value) = _Tags(), children
+        return _Attribute(name.key, value, tags, name.position)
+
+    def tags(self, children: list) -> _Tags:
+        return _Tags(children[1:])
+
+    def tag(self, children: list) -> str:
+        token = children[0]
+        if token.type == "WORD":
+            return str(token)
+        return _string_value(token)
+
+    def attr_name(self, children: list) -> _Name:
+        if len(children) == 1:
+            return children[0]
+        parts = tuple(RefPart(HERE, str(part.key)) for part in children)
+        return _Name(Reference(parts, position=children[0].position), children[0].position)
+
+    def name_part(self, children: list) -> _Name:
+        token = children[0]
+        if token.type == "UNIQUE":
+            key = self.parser.unique_name()
+        elif token.type == "WORD":
+            key = str(token)
+        else:
+            key = _string_value(token)
+        return _Name(key, self._pos(token))
+
+    def null_value(self, children: list) -> Any:
+        return NULL
+
+    # -- components ------------------------------------------------------------------------
+    def component(self, children: list) -> ComponentDescription:
+        extends = children[0]
+        prototypes = children[-1]
+        eager = not any(type(c) is Token and c.type in ("DATA", "LAZY") for c in children[1:-1])
+        cd = ComponentDescription(eager=eager, position=self._pos(extends))
+        if len(prototypes) == 1 and type(prototypes[0]) is ComponentDescription:
+            body = prototypes[0]
+            cd.attributes, cd.tags, cd.positions = body.attributes, body.tags, body.positions
+            for value in cd.attributes.values():
+                if type(value) is ComponentDescription:
+                    value.parent = cd
+        else:
+            cd.prototypes = [p for p in prototypes if p is not NULL]
+            for p in cd.prototypes:
+                if type(p) is ComponentDescription:
+                    p.parent = cd
+        return cd
+
+    def prototypes(self, children: list) -> list:
+        return children
+
+    def null_prototype(self, children: list) -> Any:
+        return NULL
+
+    def body(self, children: list) -> ComponentDescription:
+        return self._description(children[0], None)
+
+    # -- expressions -----------------------------------------------------------------------
+    def parenthesised(self, children: list) -> Any:
+        return children[1]
+
+    def single(self, children: list) -> Any:
+        return children[0]
+
+    def unary(self, children: list) -> ComponentDescription:
+        return self._function("Not", [("data", children[1])], self._pos(children[0]))
+
+    def nary(self, children: list) -> ComponentDescription:
+        operands = children[0::2]
+        operators = children[1::2]
+        first = operators[0]
+        for other in operators[1:]:
+            if other.type != first.type:
+                raise DescriptionError(
+                    f"'{first}' and '{other}' in one pair of parentheses: SmartFrog operators have "
+                    f"no precedence, so group them, e.g. (a {first} (b {other} c))",
+                    position=self._pos(other),
+                )
+        params = [(self.parser.unique_name(), operand) for operand in operands]
+        return self._function(NARY_OPERATORS[first.type], params, self._pos(first))
+
+    def binary(self, children: list) -> ComponentDescription:
+        left, operator, right = children
+        return self._function(
+            BINARY_OPERATORS[operator.type], [("left", left), ("right", right)], self._pos(operator)
+        )
+
+    def vector(self, children: list) -> ComponentDescription:
+        params = [(self.parser.unique_name(), value) for value in children[1:]]
+        return self._function("Vector", params, self._pos(children[0]))
+
+    def if_then_else(self, children: list) -> ComponentDescription:
+        _, condition, _, then, _, otherwise, _ = children
+        cd = self._function("IfThenElse", [], self._pos(children[0]))
+        for key, value in (("if", condition), ("then", then), ("else", otherwise)):
+            cd.put(key, value)
+        return cd
+
+    def switch(self, children: list) -> ComponentDescription:
+        position = self._pos(children[0])
+        rest = children[1:-1]
+        params: list[tuple[str, Any]] = []
+        if rest and type(rest[0]) is ComponentDescription:
+            params.extend(rest[0].attributes.items())
+            rest = rest[1:]
+        for index, at in enumerate(range(0, len(rest), 4)):
+            params.append((f"IF{index}", rest[at + 1]))
+            params.append((f"THEN{index}", rest[at + 3]))
+        return self._function("Switch", params, position)
+
+    @staticmethod
+    def _function(name: str, params: Sequence[tuple[Any, Any]], position: SourcePosition) -> ComponentDescription:
+        cd = ComponentDescription(position=position)
+        for key, value in params:
+            cd.put(key, value)
+        cd.attributes["phase.function"] = FUNCTION_PHASE
+        cd.attributes["sfFunctionClass"] = FUNCTIONS_PACKAGE + name
+        return cd
+
+    # -- references ------------------------------------------------------------------------
+    def reference(self, children: list) -> Any:
+        if len(children) == 2:
+            return children[1].with_flags(lazy=True)
+        return children[0]
+
+    def optional_link(self, children: list) -> Reference:
+        link = children[-1]
+        if len(children) == 1:
+            return link
+        default = children[2] if len(children) > 2 else NULL
+        return link.with_flags(optional=True, default=default)
+
+    def apply(self, children: list) -> ApplyReference:
+        return ApplyReference(children[1], position=self._pos(children[0]))
+
+    def assertion(self, children: list) -> AssertReference:
+        return AssertReference(children[1], position=self._pos(children[0]))
+
+    def link_ref(self, children: list) -> Reference:
+        parts = []
+        for index, (part, _) in enumerate(children):
+            if type(part) is _BarePart:
+                part = RefPart(HERE if index else ATTRIB, part.name)
+            parts.append(part)
+        return Reference(tuple(parts), position=children[0][1])
+
+    def ref_part(self, children: list) -> tuple[RefPart, SourcePosition]:
+        token = children[0]
+        position = self._pos(token)
+        if len(children) == 2:
+            return RefPart(token.type, children[1]), position
+        if token.type == "WORD":
+            return _BarePart(ATTRIB, str(token)), position  # ATTRIB first, HERE later
+        return RefPart(token.type), position
+
+    def name(self, children: list) -> str:
+        token = children[0]
+        return str(token) if token.type == "WORD" else _string_value(token)
+
+    # -- primitives ------------------------------------------------------------------------
+    def primitive(self, children: list) -> Any:
+        token = children[0]
+        if type(token) is str:  # already a string value
+            return token
+        kind = token.type
+        if kind == "NUMBER":
+            return _number(str(token))
+        if kind == "TRUE":
+            return True
+        if kind == "FALSE":
+            return False
+        if kind == "NULL":
+            return NULL
+        if kind == "TBD":
+            return TBD
+        if kind == "BYTEARRAY":
+            return _byte_array(str(token), self._pos(token))
+        raise AssertionError(kind)
+
+    def string(self, children: list) -> str:
+        return _string_value(children[0])
+
+    def primitive_vector(self, children: list) -> list:
+        return children[1:]
+
+    def data_reference(self, children: list) -> Any:
+        return children[1].with_flags(data=True)
+
+
+def _string_value(token: Token) -> str:
+    text = str(token)
+    if token.type == "MLSTRING":
+        return unescape(text[2:-1])
+    return unescape(text[1:-1])
+
+
+# ---- the parser front door ---------------------------------------------------------------
+
+
+class _Nesting:
+    """Counts open brackets while lexing, to refuse absurd depth before anything recurses."""
+
+    OPENERS = {"_LBRACE", "LBRACKET", "VSTART", "LPAR"}
+    CLOSERS = {"_RBRACE", "_RBRACKET", "_VEND", "_RPAR"}
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.open_braces: list[Token] = []
+        self.filename = "<string>"
+
+    def reset(self, filename: str) -> None:
+        self.depth = 0
+        self.open_braces = []
+        self.filename = filename
+
+    def opened(self, token: Token) -> Token:
+        self.depth += 1
+        if token.type == "_LBRACE":
+            self.open_braces.append(token)
+        if self.depth > MAX_NESTING:
+            raise DescriptionError(
+                f"nesting deeper than {MAX_NESTING} levels; sfpy refuses such descriptions",
+                position=SourcePosition(self.filename, token.line or 0, token.column or 0),
+            )
+        return token
+
+    def closed(self, token: Token) -> Token:
+        self.depth -= 1
+        if token.type == "_RBRACE" and self.open_braces:
+            self.open_braces.pop()
+        return token
+
+
+_LOCK = threading.RLock()
+_LARK: Lark | None = None
+_BUILDER: _Builder | None = None
+_NESTING = _Nesting()
+
+
+def _lark() -> tuple[Lark, _Builder]:
+    global _LARK, _BUILDER
+    if _LARK is None:
+        holder = _Parser.__new__(_Parser)
+        builder = _Builder(holder)
+        callbacks = {name: _NESTING.opened for name in _Nesting.OPENERS}
+        callbacks.update({name: _NESTING.closed for name in _Nesting.CLOSERS})
+        grammar = resources.files("sfpy.language").joinpath("sf.lark").read_text(encoding="utf-8")
+        _LARK = Lark(
+            grammar,
+            parser="lalr",
+            lexer="basic",
+            transformer=builder,
+            lexer_callbacks=callbacks,
+            maybe_placeholders=False,
+        )
+        _BUILDER = builder
+    assert _BUILDER is not None
+    return _LARK, _BUILDER
+
+
+class _Parser:
+    """State of one top-level parse: include search path, files read, unique-name counter."""
+
+    _unique_counter = 0
+
+    def __init__(self, include_dirs: Sequence[str | os.PathLike[str]]) -> None:
+        self.include_dirs = [Path(d) for d in include_dirs]
+        env = os.environ.get("SFPY_PATH", "")
+        self.env_dirs = [Path(d) for d in env.split(os.pathsep) if d]
+        self.filename = "<string>"
+        self.stack: list[Path] = []
+        self.total_bytes = 0
+        self.cache: dict[Path, list[_Attribute]] = {}
+
+    def unique_name(self) -> str:
+        _Parser._unique_counter += 1
+        return f"unique{_Parser._unique_counter}"
+
+    # -- include files ---------------------------------------------------------------------
+    def find_include(self, name: str, codebase: list[Path] = ()) -> Path | None:
+        candidates: list[Path] = [d / name.lstrip("/") for d in codebase]
+        plain = Path(name)
+        if plain.is_absolute():
+            candidates.append(plain)
+        relative = name.lstrip("/")
+        if self.stack:
+            candidates.append(self.stack[-1].parent / relative)
+        candidates += [d / relative for d in self.include_dirs]
+        candidates += [d / relative for d in self.env_dirs]
+        candidates.append(Path(str(resources.files("sfpy.descriptions"))) / relative)
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def include(
+        self, name: str, optional: bool, position: SourcePosition, codebase: str | None = None
+    ) -> list[_Attribute]:
+        folders: list[Path] = []
+        for entry in (codebase or "").split():
+            if "://" in entry or entry.endswith(".jar"):
+                raise DescriptionError(
+                    f'#codebase "{entry}": sfpy includes descriptions only from local folders, '
+                    f'so "{name}" cannot be included from it',
+                    position=position,
+                )
+            folders.append(Path(entry))
+        path = self.find_include(name, folders)
+        if path is None:
+            if optional:
+                return []
+            searched = ["the including file's folder", *(str(d) for d in self.include_dirs)]
+            if self.env_dirs:
+                searched.append("SFPY_PATH")
+            searched.append("sfpy's descriptions")
+            raise DescriptionError(
+                f'include file "{name}" not found (searched {", ".join(searched)})', position=position
+            )
+        real = path.resolve()
+        if real in self.stack:
+            cycle = " -> ".join(p.name for p in self.stack[self.stack.index(real) :]) + f" -> {path.name}"
+            raise DescriptionError(f"include cycle: {cycle}", position=position)
+        cached = self.cache.get(real)
+        if cached is None:
+            root = self.parse_path(path, real)
+            cached = [
+                _Attribute(k, v, frozenset(root.tags.get(k, ())), root.positions.get(k, position))
+                for k, v in root.attributes.items()
+            ]
+            self.cache[real] = cached
+            return [_Attribute(a.key, copy_value(a.value), a.tags, a.position) for a in cached]
+        return [_Attribute(a.key, copy_value(a.value), a.tags, a.position) for a in cached]
+
+    def parse_path(self, path: Path, real: Path | None = None) -> ComponentDescription:
+        suffix = path.name.rsplit(".", 1)[-1] if "." in path.name else "sf"
+        if suffix != "sf":
+            raise DescriptionError(
+                f"{path.name}: sfpy reads SmartFrog descriptions (.sf files); '.{suffix}' names another language",
+                position=SourcePosition(str(path), 1, 1),
+                source_line="",
+            )
+        text = self.read(path)
+        self.stack.append(real or path.resolve())
+        outer = self.filename
+        try:
+            return self.parse(text, str(path))
+        finally:
+            self.stack.pop()
+            self.filename = outer
+
+    def read(self, path: Path) -> str:
+        try:
+            data = path.read_bytes()
+        except IsADirectoryError:
+            raise DescriptionError(f"{path} is a directory, not a description file") from None
+        except OSError as error:
+            raise DescriptionError(f"cannot read {path}: {error.strerror}") from None
+        self.total_bytes += len(data)
+        if self.total_bytes > MAX_TOTAL_BYTES:
+            raise DescriptionError(
+                f"description too large: more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB with its includes "
+                "(sfpy's limit)",
+                position=SourcePosition(str(path), 1, 1),
+            )
+        if b"\0" in data[:8192]:
+            raise DescriptionError(
+                "binary file, not a description", position=SourcePosition(str(path), 1, 1), source_line=""
+            )
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = data.count(b"\n", 0, error.start) + 1
+            column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+            raise DescriptionError(
+                "not UTF-8 text (description files are read as UTF-8)",
+                position=SourcePosition(str(path), line, column),
+                source_line="",
+            ) from None
+
+    # -- parsing with error recovery -------------------------------------------------------
+    def parse(self, text: str, filename: str) -> ComponentDescription:
+        if "\\u" in text:
+            text = _UNICODE_ESCAPE_RE.sub(lambda m: m.group(1) + chr(int(m.group(2), 16)), text)
+        lark, builder = _lark()
+        errors: list[DescriptionError] = []
+        current = text
+        while True:
+            outer_parser, outer_nesting = builder.parser, (_NESTING.depth, list(_NESTING.open_braces), _NESTING.filename)
+            builder.parser = self
+            self.filename = filename
+            _NESTING.reset(filename)
+            try:
+                result = lark.parse(current)
+                if not errors:
+                    return result
+                break
+            except UnexpectedInput as error:
+                found = self._convert(error, current, filename)
+            except DescriptionError as error:
+                if error.position is None or error.position.file != filename:
+                    raise  # from an include file, or about the file as a whole
+                found = error
+            finally:
+                builder.parser = outer_parser
+                _NESTING.depth, _NESTING.open_braces, _NESTING.filename = (
+                    outer_nesting[0], outer_nesting[1], outer_nesting[2]
+                )
+                self.filename = filename
+            errors.append(found)
+            if len(errors) >= MAX_REPORTED_ERRORS or len(current) > RECOVERY_MAX_BYTES:
+                break
+            if found.message.startswith(("nesting deeper", "unexpected end of file")):
+                break
+            blanked = _skip_statement(current, found.position, lark)
+            if blanked is None or blanked == current:
+                break
+            current = blanked
+        first = errors[0]
+        seen = {(first.position, first.message)}
+        for other in errors[1:]:
+            if (other.position, other.message) not in seen:
+                first.more.append(other)
+                seen.add((other.position, other.message))
+        raise first
+
+    def _convert(self, error: UnexpectedInput, text: str, filename: str) -> DescriptionError:
+        position = SourcePosition(filename, error.line if error.line > 0 else 1, error.column if error.column > 0 else 1)
+        if isinstance(error, UnexpectedCharacters):
+            char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+            message = f"unexpected character {char!r}"
+            if char == '"':
+                message = "unterminated string, or an escape SmartFrog does not know (\\n \\t \\b \\r \\f \\\\ \\' \\\" \\ooo)"
+            elif char == "#":
+                message = "unexpected '#': expected #include, #include?, #codebase, a ##multi-line string# or a #HEX#…# byte array"
+            elif char == "/" and text.startswith("/*", error.pos_in_stream):
+                message = "unterminated /* comment"
+            return DescriptionError(message, position=position)
+        if isinstance(error, UnexpectedEOF) or (
+            isinstance(error, UnexpectedToken) and error.token.type == "$END"
+        ):
+            if _NESTING.open_braces and "_RBRACE" in error.expected:
+                brace = _NESTING.open_braces[-1]
+                message = (
+                    f"unexpected end of file: the '{{' at line {brace.line} column {brace.column} "
+                    "is not closed"
+                )
+            else:
+                message = f"unexpected end of file; expected {describe_expected(error.expected)}"
+            return DescriptionError(message, position=position)
+        assert isinstance(error, UnexpectedToken)
+        token = error.token
+        expected_names = set(error.accepts or error.expected)
+        if {"DATA", "NULL", "_LBRACE", "ROOT"} <= expected_names and "NUMBER" not in expected_names:
+            expected = "a prototype after 'extends': a reference, '{' or NULL"
+            if token.type == "_SEMI":
+                expected += " (an empty description is written 'extends {}')"
+        else:
+            expected = describe_expected(expected_names)
+        message = f"unexpected {_describe_token(token)}; expected {expected}"
+        operators = set(BINARY_OPERATORS) | set(NARY_OPERATORS)
+        if token.type == "NUMBER" and str(token).startswith("-") and error.expected & operators:
+            message += f" ('{token}' is read as a negative number: write '- {str(token)[1:]}')"
+        return DescriptionError(message, position=position)
+
+
+def _skip_statement(text: str, position: SourcePosition | None, lark: Lark) -> str | None:
+    """Blank out the statement around an error, up to the next ';' or '}', to look for more.
+
+    Newlines are kept so every later position stays right.
+    """
+    if position is None:
+        return None
+    offset = _offset_of(text, position.line, position.column)
+    boundaries: list[tuple[int, int, str]] = []
+    try:
+        for token in lark.lex(text, dont_ignore=False):
+            if token.type in ("_SEMI", "_LBRACE", "_RBRACE"):
+                boundaries.append((token.start_pos, token.end_pos, token.type))
+    except (UnexpectedInput, DescriptionError):
+        # Lexing stops at a bad character: find the statement's end in the raw text.
+        ends = [i for i in (text.find(";", offset + 1), text.find("}", offset + 1)) if i >= 0]
+        if ends:
+            end = min(ends)
+            boundaries.append((end, end + 1, "_SEMI" if text[end] == ";" else "_RBRACE"))
+    start = 0
+    for _begin, end, _ in boundaries:
+        if end <= offset:
+            start = end
+        else:
+            break
+    stop = None
+    for begin, end, kind in boundaries:
+        if begin >= offset and begin > start:
+            if kind == "_SEMI":
+                stop = end
+            elif begin > offset or text[start:offset].strip():
+                stop = begin  # keep the '}' so braces stay balanced
+            else:
+                stop = begin + 1  # a stray '}' is the mistake itself
+            break
+    if stop is None:
+        # No statement end after it: skip to the end of the line (or the offending character).
+        newline = text.find("\n", offset)
+        stop = len(text) if newline < 0 else newline
+        if stop <= offset:
+            stop = offset + 1
+    if stop <= start:
+        return None
+    region = text[start:stop]
+    blank = "".join(c if c in "\n\r" else " " for c in region)
+    return text[:start] + blank + text[stop:]
+
+
+def _offset_of(text: str, line: int, column: int) -> int:
+    offset = 0
+    for _ in range(line - 1):
+        found = text.find("\n", offset)
+        if found < 0:
+            return len(text)
+        offset = found + 1
+    return min(offset + column - 1, len(text))
+
+
+def parse_text(
+    text: str, filename: str = "<string>", include_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> ComponentDescription:
+    """Parse description text into the raw ROOT description (see sfpy.language)."""
+    with _LOCK:
+        parser = _Parser(include_dirs)
+        if filename != "<string>":
+            parser.stack.append(Path(filename).resolve())
+        else:
+            parser.stack.append(Path.cwd() / filename)
+        if len(text.encode("utf-8", errors="replace")) > MAX_TOTAL_BYTES:
+            raise DescriptionError(
+                f"description too large: more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB (sfpy's limit)"
+            )
+        return parser.parse(text, filename)
+
+
+def parse_file(path: str | os.PathLike[str], include_dirs: Sequence[str | os.PathLike[str]] = ()) -> ComponentDescription:
+    """Parse a description file and its includes into the raw ROOT description."""
+    file = Path(path)
+    with _LOCK:
+        parser = _Parser(include_dirs)
+        if not file.exists():
+            raise DescriptionError(f"{path}: no such file")
+        return parser.parse_path(file)
