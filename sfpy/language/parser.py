@@ -12,7 +12,7 @@ import base64
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from sfpy.language.errors import DescriptionError
+from sfpy.language.lexer import SfLexer
 from sfpy.language.model import (
     ATTRIB,
     HERE,
@@ -41,7 +42,6 @@ from sfpy.language.model import (
 
 # Limits: a description larger or deeper than this is refused (exit 3), never half-parsed.
 MAX_TOTAL_BYTES = 8 * 1024 * 1024
-MAX_NESTING = 200
 MAX_REPORTED_ERRORS = 10
 RECOVERY_MAX_BYTES = 1024 * 1024  # resume after errors only in files up to this size
 
@@ -119,6 +119,9 @@ VALUE_STARTERS = {
 }  # fmt: skip
 
 
+ATTRIBUTE_STARTERS = {"WORD", "STRING", "UNIQUE", "LBRACKET", "INCLUDE", "INCLUDE_OPT", "CODEBASE"}
+
+
 def _terminal_name(name: str) -> str:
     if name in TERMINAL_NAMES:
         return TERMINAL_NAMES[name]
@@ -137,6 +140,9 @@ def describe_expected(names: Iterable[str]) -> str:
         if "EXTENDS" in names:
             words.append("'extends'")
         names -= VALUE_STARTERS | {"EXTENDS", "IENVPROPERTY", "ENVPROPERTY", "IPROPERTY", "CONSTANT"}
+    if ATTRIBUTE_STARTERS <= names:
+        words.append("an attribute")
+        names -= ATTRIBUTE_STARTERS | {"_SEMI"}
     words += sorted({_terminal_name(n) for n in names})
     if len(words) > 8:
         return ", ".join(words[:7]) + ", …"
@@ -256,8 +262,16 @@ class _Builder(Transformer):
     def wrapped_file(self, children: list) -> ComponentDescription:
         return self._description(children[1], self._pos(children[0]))
 
-    def attr_list(self, children: list) -> list:
-        return children
+    def empty_list(self, children: list) -> list:
+        return []
+
+    def append_item(self, children: list) -> list:
+        items = children[0]
+        items.append(children[1])
+        return items
+
+    def attr_list(self, children: list) -> list:  # ``attr_list ;``
+        return children[0]
 
     def _description(self, items: list, position: SourcePosition | None) -> ComponentDescription:
         cd = ComponentDescription(position=position)
@@ -305,9 +319,7 @@ class _Builder(Transformer):
             return str(token)
         return _string_value(token)
 
-    def attr_name(self, children: list) -> _Name:
-        if len(children) == 1:
-            return children[0]
+    def placement(self, children: list) -> _Name:
         parts = tuple(RefPart(HERE, str(part.key)) for part in children)
         return _Name(Reference(parts, position=children[0].position), children[0].position)
 
@@ -415,15 +427,11 @@ class _Builder(Transformer):
         return cd
 
     # -- references ------------------------------------------------------------------------
-    def reference(self, children: list) -> Any:
-        if len(children) == 2:
-            return children[1].with_flags(lazy=True)
-        return children[0]
+    def reference(self, children: list) -> Any:  # ``LAZY x``
+        return children[1].with_flags(lazy=True)
 
-    def optional_link(self, children: list) -> Reference:
+    def optional_link(self, children: list) -> Reference:  # ``OPTIONAL (default) x``
         link = children[-1]
-        if len(children) == 1:
-            return link
         default = children[2] if len(children) > 2 else NULL
         return link.with_flags(optional=True, default=default)
 
@@ -494,65 +502,114 @@ def _string_value(token: Token) -> str:
 # ---- the parser front door ---------------------------------------------------------------
 
 
-class _Nesting:
-    """Counts open brackets while lexing, to refuse absurd depth before anything recurses."""
+class _Driver:
+    """Runs lark's LALR tables with a lean loop.
 
-    OPENERS = {"_LBRACE", "LBRACKET", "VSTART", "LPAR"}
-    CLOSERS = {"_RBRACE", "_RBRACKET", "_VEND", "_RPAR"}
+    lark computes the tables and the rule callbacks (which drop punctuation and inline
+    ``?rules``); this loop only replaces lark's per-token bookkeeping (token comparisons and
+    assertions that cost a third of the parse time on large files). Errors are raised as
+    lark's own UnexpectedToken, so messages are built the same way.
+    """
 
-    def __init__(self) -> None:
-        self.depth = 0
-        self.open_braces: list[Token] = []
-        self.filename = "<string>"
+    def __init__(self, lark: Lark) -> None:
+        parser = lark.parser.parser.parser
+        table = parser.parse_table
+        callbacks = parser.callbacks
+        # Each action is (next_state,) for a shift, (size, rule name, callback) for a reduce.
+        self.states: dict[int, dict[str, tuple]] = {}
+        for state, actions in table.states.items():
+            row: dict[str, tuple] = {}
+            for symbol, (action, arg) in actions.items():
+                if action.name == "Shift":
+                    row[str(symbol)] = (arg,)
+                else:
+                    row[str(symbol)] = (len(arg.expansion), str(arg.origin.name), callbacks[arg])
+            self.states[state] = row
+        self.start = table.start_states["start"]
+        self.end = table.end_states["start"]
 
-    def reset(self, filename: str) -> None:
-        self.depth = 0
-        self.open_braces = []
-        self.filename = filename
+    def parse(self, tokens: Iterator[Token], text: str) -> Any:
+        states = self.states
+        state_stack = [self.start]
+        value_stack: list[Any] = []
+        for token in tokens:
+            kind = token.type
+            while True:
+                action = states[state_stack[-1]].get(kind)
+                if action is None:
+                    raise self._unexpected(token, state_stack)
+                if len(action) == 1:
+                    state_stack.append(action[0])
+                    value_stack.append(token)
+                    break
+                self._reduce(action, state_stack, value_stack)
+        line = text.count("\n") + 1
+        end = Token("$END", "", len(text), line, len(text) - (text.rfind("\n") + 1) + 1)
+        while True:
+            action = states[state_stack[-1]].get("$END")
+            if action is None or len(action) == 1:
+                raise self._unexpected(end, state_stack)
+            self._reduce(action, state_stack, value_stack)
+            if state_stack[-1] == self.end:
+                return value_stack[-1]
 
-    def opened(self, token: Token) -> Token:
-        self.depth += 1
-        if token.type == "_LBRACE":
-            self.open_braces.append(token)
-        if self.depth > MAX_NESTING:
-            raise DescriptionError(
-                f"nesting deeper than {MAX_NESTING} levels; sfpy refuses such descriptions",
-                position=SourcePosition(self.filename, token.line or 0, token.column or 0),
-            )
-        return token
+    def _reduce(self, action: tuple, state_stack: list[int], value_stack: list[Any]) -> None:
+        size, origin, callback = action
+        if size:
+            children = value_stack[-size:]
+            del state_stack[-size:]
+            del value_stack[-size:]
+        else:
+            children = []
+        value_stack.append(callback(children))
+        state_stack.append(self.states[state_stack[-1]][origin][0])
 
-    def closed(self, token: Token) -> Token:
-        self.depth -= 1
-        if token.type == "_RBRACE" and self.open_braces:
-            self.open_braces.pop()
-        return token
+    def _unexpected(self, token: Token, state_stack: list[int]) -> UnexpectedToken:
+        """lark's error, listing only the terminals that would really have been accepted."""
+        candidates = [s for s in self.states[state_stack[-1]] if s.isupper() or s[0] == "_"]
+        expected = {s for s in candidates if self._accepts(state_stack, s)}
+        return UnexpectedToken(token, expected or set(candidates), state=None)
+
+    def _accepts(self, state_stack: list[int], symbol: str) -> bool:
+        stack = list(state_stack)
+        while True:
+            action = self.states[stack[-1]].get(symbol)
+            if action is None:
+                return False
+            if len(action) == 1 or (symbol == "$END" and stack[-1] == self.end):
+                return True
+            size, origin, _ = action
+            if size:
+                del stack[-size:]
+            stack.append(self.states[stack[-1]][origin][0])
+            if symbol == "$END" and stack[-1] == self.end:
+                return True
 
 
 _LOCK = threading.RLock()
 _LARK: Lark | None = None
 _BUILDER: _Builder | None = None
-_NESTING = _Nesting()
+_LEXER: SfLexer | None = None
+_DRIVER: _Driver | None = None
 
 
-def _lark() -> tuple[Lark, _Builder]:
-    global _LARK, _BUILDER
+def _lark() -> tuple[_Driver, _Builder, SfLexer]:
+    """The one parser of the process, built on first use."""
+    global _LARK, _BUILDER, _LEXER, _DRIVER
     if _LARK is None:
-        holder = _Parser.__new__(_Parser)
-        builder = _Builder(holder)
-        callbacks = {name: _NESTING.opened for name in _Nesting.OPENERS}
-        callbacks.update({name: _NESTING.closed for name in _Nesting.CLOSERS})
+        builder = _Builder(_Parser.__new__(_Parser))
         grammar = resources.files("sfpy.language").joinpath("sf.lark").read_text(encoding="utf-8")
-        _LARK = Lark(
+        lark = Lark(
             grammar,
             parser="lalr",
-            lexer="basic",
+            lexer=SfLexer,
             transformer=builder,
-            lexer_callbacks=callbacks,
             maybe_placeholders=False,
         )
-        _BUILDER = builder
-    assert _BUILDER is not None
-    return _LARK, _BUILDER
+        _LEXER = lark.parser.lexer.lexer
+        _LARK, _BUILDER, _DRIVER = lark, builder, _Driver(lark)
+    assert _BUILDER is not None and _LEXER is not None and _DRIVER is not None
+    return _DRIVER, _BUILDER, _LEXER
 
 
 class _Parser:
@@ -678,37 +735,33 @@ class _Parser:
     def parse(self, text: str, filename: str) -> ComponentDescription:
         if "\\u" in text:
             text = _UNICODE_ESCAPE_RE.sub(lambda m: m.group(1) + chr(int(m.group(2), 16)), text)
-        lark, builder = _lark()
+        driver, builder, lexer = _lark()
         errors: list[DescriptionError] = []
         current = text
         while True:
-            outer_parser, outer_nesting = builder.parser, (_NESTING.depth, list(_NESTING.open_braces), _NESTING.filename)
+            outer_parser, outer_file = builder.parser, lexer.filename
             builder.parser = self
-            self.filename = filename
-            _NESTING.reset(filename)
+            self.filename = lexer.filename = filename
             try:
-                result = lark.parse(current)
+                result = driver.parse(lexer.lex(current), current)
                 if not errors:
                     return result
                 break
             except UnexpectedInput as error:
-                found = self._convert(error, current, filename)
+                found = self._convert(error, current, filename, lexer.open_braces)
             except DescriptionError as error:
                 if error.position is None or error.position.file != filename:
                     raise  # from an include file, or about the file as a whole
                 found = error
             finally:
-                builder.parser = outer_parser
-                _NESTING.depth, _NESTING.open_braces, _NESTING.filename = (
-                    outer_nesting[0], outer_nesting[1], outer_nesting[2]
-                )
+                builder.parser, lexer.filename = outer_parser, outer_file
                 self.filename = filename
             errors.append(found)
             if len(errors) >= MAX_REPORTED_ERRORS or len(current) > RECOVERY_MAX_BYTES:
                 break
             if found.message.startswith(("nesting deeper", "unexpected end of file")):
                 break
-            blanked = _skip_statement(current, found.position, lark)
+            blanked = _skip_statement(current, found.position, lexer)
             if blanked is None or blanked == current:
                 break
             current = blanked
@@ -720,7 +773,9 @@ class _Parser:
                 seen.add((other.position, other.message))
         raise first
 
-    def _convert(self, error: UnexpectedInput, text: str, filename: str) -> DescriptionError:
+    def _convert(
+        self, error: UnexpectedInput, text: str, filename: str, open_braces: list[Token]
+    ) -> DescriptionError:
         position = SourcePosition(filename, error.line if error.line > 0 else 1, error.column if error.column > 0 else 1)
         if isinstance(error, UnexpectedCharacters):
             char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
@@ -735,8 +790,8 @@ class _Parser:
         if isinstance(error, UnexpectedEOF) or (
             isinstance(error, UnexpectedToken) and error.token.type == "$END"
         ):
-            if _NESTING.open_braces and "_RBRACE" in error.expected:
-                brace = _NESTING.open_braces[-1]
+            if open_braces and "_RBRACE" in error.expected:
+                brace = open_braces[-1]
                 message = (
                     f"unexpected end of file: the '{{' at line {brace.line} column {brace.column} "
                     "is not closed"
@@ -754,13 +809,15 @@ class _Parser:
         else:
             expected = describe_expected(expected_names)
         message = f"unexpected {_describe_token(token)}; expected {expected}"
+        if token.type == "_RBRACE" and "_RBRACE" not in expected_names:
+            message = "unexpected '}': there is no open '{' for it to close"
         operators = set(BINARY_OPERATORS) | set(NARY_OPERATORS)
         if token.type == "NUMBER" and str(token).startswith("-") and error.expected & operators:
             message += f" ('{token}' is read as a negative number: write '- {str(token)[1:]}')"
         return DescriptionError(message, position=position)
 
 
-def _skip_statement(text: str, position: SourcePosition | None, lark: Lark) -> str | None:
+def _skip_statement(text: str, position: SourcePosition | None, lexer: SfLexer) -> str | None:
     """Blank out the statement around an error, up to the next ';' or '}', to look for more.
 
     Newlines are kept so every later position stays right.
@@ -770,9 +827,9 @@ def _skip_statement(text: str, position: SourcePosition | None, lark: Lark) -> s
     offset = _offset_of(text, position.line, position.column)
     boundaries: list[tuple[int, int, str]] = []
     try:
-        for token in lark.lex(text, dont_ignore=False):
+        for token in lexer.lex(text):
             if token.type in ("_SEMI", "_LBRACE", "_RBRACE"):
-                boundaries.append((token.start_pos, token.end_pos, token.type))
+                boundaries.append((token.start_pos, token.start_pos + 1, token.type))
     except (UnexpectedInput, DescriptionError):
         # Lexing stops at a bad character: find the statement's end in the raw text.
         ends = [i for i in (text.find(";", offset + 1), text.find("}", offset + 1)) if i >= 0]
