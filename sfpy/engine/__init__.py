@@ -1,0 +1,57 @@
+"""Running descriptions: components with SmartFrog's lifecycle, liveness and termination.
+
+Public surface (see docs/engine.md, the component author's guide)::
+
+    from sfpy.engine import Process, Prim, Compound, TerminationRecord, register
+
+    class Touch(Prim):
+        def start(self):
+            Path(self.sf_resolve("file")).touch()
+
+    register("example.Touch", Touch)
+    process = Process()
+    app = process.deploy(sf_config)        # build the tree, deploy all, start all
+    record = app.wait_terminated()
+
+Modules: :mod:`.prim` (Prim, State), :mod:`.compound`, :mod:`.termination`,
+:mod:`.process` (the applications of this OS process), :mod:`.registry` (sfClass → class),
+:mod:`.deployer` (checking and building the tree), :mod:`.resolve` (LAZY references at run
+time), :mod:`.liveness`, :mod:`.scheduler` (one timer thread), :mod:`.lifecycle` (the lock
+discipline). Nothing here talks to the network: a child may later be a handle to a
+component in another process (step 3).
+"""
+
+from __future__ import annotations
+
+from sfpy.engine.compound import Compound
+from sfpy.engine.errors import (
+    ComponentClassError,
+    DeploymentError,
+    EngineError,
+    LifecycleError,
+    LivenessError,
+    PingMissed,
+    ResolutionError,
+)
+from sfpy.engine.prim import ABSENT, Prim, State
+from sfpy.engine.process import Process
+from sfpy.engine.registry import lookup, register
+from sfpy.engine.termination import TerminationRecord
+
+__all__ = [
+    "ABSENT",
+    "ComponentClassError",
+    "Compound",
+    "DeploymentError",
+    "EngineError",
+    "LifecycleError",
+    "LivenessError",
+    "PingMissed",
+    "Prim",
+    "Process",
+    "ResolutionError",
+    "State",
+    "TerminationRecord",
+    "lookup",
+    "register",
+]

@@ -1,0 +1,237 @@
+"""The components of one OS process: SmartFrog's ProcessCompound, minus any transport.
+
+A :class:`Process` holds the applications deployed here (by name, as SmartFrog's
+ProcessCompound holds them as attributes), the defaults that ``ATTRIB`` lookups reach when
+nothing closer defines them (``sfLivenessDelay 15; sfLivenessFactor 2`` as in SmartFrog's
+processcompound.sf), the one :class:`~sfpy.engine.scheduler.Scheduler`, and the observers
+told of every state change. ``sfrun`` makes one; the daemon (step 3) builds on it.
+
+    process = Process()
+    process.add_observer(lambda component, state: print(component.sf_complete_name(), state))
+    app = process.deploy(load("site.sf"))          # build, deploy all, start all
+    record = app.wait_terminated()
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sfpy.engine.deployer import build, check_description
+from sfpy.engine.errors import DeploymentError, EngineError, LifecycleError, ResolutionError
+from sfpy.engine.lifecycle import LifecycleLock
+from sfpy.engine.liveness import LivenessMonitor
+from sfpy.engine.prim import _ENDING, HOST_NAME, Prim, State
+from sfpy.engine.scheduler import Scheduler
+from sfpy.engine.termination import TerminationRecord
+from sfpy.language.model import ComponentDescription, Long
+
+log = logging.getLogger("sfpy.engine")
+
+Observer = Callable[[Prim, State], None]
+
+#: SmartFrog's processcompound.sf defaults that matter to components.
+DEFAULT_ATTRIBUTES: dict[str, Any] = {"sfLivenessDelay": 15, "sfLivenessFactor": 2}
+
+
+class Process:
+    """Applications of this process, their scheduler, defaults and observers."""
+
+    def __init__(
+        self,
+        name: str = "sfRunProcess",
+        *,
+        attributes: dict[str, Any] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.host = HOST_NAME
+        self.attributes: dict[str, Any] = {"sfProcessName": name, **DEFAULT_ATTRIBUTES, **(attributes or {})}
+        #: PROPERTY values of this process, over the language's system properties.
+        self.properties: dict[str, str] = {
+            "org.smartfrog.sfcore.processcompound.sfProcessName": name,
+            **(properties or {}),
+        }
+        self.scheduler = Scheduler(f"sfpy-scheduler-{name}")
+        self.started_at = time.time()
+        #: (component path, message) of every terminate hook that raised.
+        self.cleanup_failures: list[tuple[str, str]] = []
+        self._applications: dict[str, Prim | None] = {}
+        self._observers: list[Observer] = []
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._liveness: LivenessMonitor | None = None
+        self._unnamed = itertools.count()
+
+    # -- observers ------------------------------------------------------------------------------
+    def add_observer(self, observer: Observer) -> None:
+        """``observer(component, state)`` is called on every state change, in the thread that
+        makes it (while the application's lifecycle lock is held: be quick)."""
+        with self._lock:
+            self._observers = [*self._observers, observer]
+
+    def remove_observer(self, observer: Observer) -> None:
+        with self._lock:
+            self._observers = [o for o in self._observers if o is not observer]
+
+    # -- applications ---------------------------------------------------------------------------
+    def check(self, description: ComponentDescription, name: str = "sfConfig") -> None:
+        """Raise :class:`~sfpy.engine.errors.ComponentClassError` unless every component of
+        the description names a registered sfClass. Nothing is created."""
+        check_description(description, name)
+
+    def deploy(
+        self,
+        description: ComponentDescription,
+        name: str = "sfConfig",
+        *,
+        parse_time: float | None = None,
+    ) -> Prim:
+        """Build the whole tree, deploy every component, start every component.
+
+        Raises :class:`~sfpy.engine.errors.ComponentClassError` (nothing created) for a
+        missing or unknown sfClass, :class:`~sfpy.engine.errors.DeploymentError` (after the
+        application was terminated, each deployed component's cleanup having run) when a hook
+        raised or the application terminated abnormally before it was fully started.
+        Returns the root component (which may have already terminated normally).
+        """
+        check_description(description, name)
+        with self._lock:
+            if name in self._applications:
+                raise EngineError(f"Name '{name}' already used in process {self.name}")
+            self._applications[name] = None  # reserved
+        lock = LifecycleLock(name)
+        begun = time.perf_counter()
+        with lock:
+            try:
+                root = build(description, name, None, self, lock)
+            except BaseException:
+                with self._lock:
+                    self._applications.pop(name, None)
+                raise
+            with self._lock:
+                self._applications[name] = root
+            if parse_time is not None:
+                root._context["sfParseTime"] = Long(round(parse_time * 1000))
+            try:
+                root._sf_deploy()
+                deployed = time.perf_counter()
+                root._sf_start()
+                started = time.perf_counter()
+            except LifecycleError as error:
+                record = TerminationRecord.abnormal(str(error), id=error.path, cause=error.cause)
+                root._sf_terminate(record, notify=True)
+                lock.drain()
+                raise DeploymentError(root.termination_record or record) from None
+            if root.state not in _ENDING:
+                root._context["sfDeployTime"] = Long(round((deployed - begun) * 1000))
+                root._context["sfStartTime"] = Long(round((started - deployed) * 1000))
+            lock.drain()
+        record = root.termination_record
+        if record is not None and not record.is_normal:
+            raise DeploymentError(record)
+        return root
+
+    def applications(self) -> dict[str, Prim]:
+        """The running applications by name."""
+        with self._lock:
+            return {name: app for name, app in self._applications.items() if app is not None}
+
+    def application(self, name: str) -> Prim | None:
+        with self._lock:
+            return self._applications.get(name)
+
+    def terminate_all(self, record: TerminationRecord | None = None) -> None:
+        """Ask every application to terminate (returns at once)."""
+        record = record or TerminationRecord.normal(f"process {self.name} terminating")
+        for app in self.applications().values():
+            app.sf_terminate(record)
+
+    def wait_empty(self, timeout: float | None = None) -> bool:
+        """Block until no application is left; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while any(app is not None for app in self._applications.values()):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def shutdown(self, timeout: float | None = 30.0) -> bool:
+        """Terminate every application, wait for them, stop the scheduler.
+
+        False when some application did not finish terminating within ``timeout``."""
+        self.terminate_all()
+        done = self.wait_empty(timeout)
+        self.scheduler.stop()
+        return done
+
+    def resolve_host(self, name: str | None) -> Any:
+        """``HOST name``: another host's root process. Needs daemons (step 3)."""
+        raise ResolutionError(
+            f"HOST {name}: references to other hosts need sfpy daemons; "
+            f"this process ({self.name}) runs without one"
+        )
+
+    def sf_complete_name(self) -> str:
+        return f"process {self.name}"
+
+    # -- resolution protocol (PROCESS, and ATTRIB beyond an application root) -----------------
+    def _sf_lookup(self, name: Any, first: bool) -> Any:
+        if name in self.attributes:
+            return self.attributes[name]
+        app = self._applications.get(name)
+        if app is not None:
+            return app
+        raise KeyError(name)
+
+    def _sf_names(self) -> list[str]:
+        return [*self.attributes, *(n for n, a in self._applications.items() if a is not None)]
+
+    def _sf_container(self, for_attrib: bool) -> None:
+        return None
+
+    def _sf_root(self) -> Process:
+        return self
+
+    # -- engine callbacks -----------------------------------------------------------------------
+    def _state_changed(self, component: Prim, state: State) -> None:
+        for observer in self._observers:
+            try:
+                observer(component, state)
+            except Exception:  # noqa: BLE001 - an observer must not break the lifecycle
+                log.exception("state observer failed")
+
+    def _application_terminated(self, root: Prim, record: TerminationRecord) -> None:
+        if self._liveness is not None:
+            self._liveness.unwatch(root)
+        with self._changed:
+            if self._applications.get(root._name) is root:
+                del self._applications[root._name]
+            self._changed.notify_all()
+
+    def _adopt(self, component: Prim) -> None:
+        """A detached subtree becomes an application (SmartFrog registers it in the
+        ProcessCompound under sfProcessComponentName, or ``unnamed_<millis>_<n>``)."""
+        wanted = component._context.get("sfProcessComponentName")
+        with self._changed:
+            if not isinstance(wanted, str) or wanted in self._applications:
+                wanted = f"unnamed_{int(time.time() * 1000)}_{next(self._unnamed)}"
+            component._name = wanted
+            self._applications[wanted] = component
+            self._changed.notify_all()
+
+    def _cleanup_failed(self, component: Prim, error: BaseException) -> None:
+        with self._lock:
+            self.cleanup_failures.append((component.sf_complete_name(), str(error)))
+
+    def _liveness_monitor(self) -> LivenessMonitor:
+        with self._lock:
+            if self._liveness is None:
+                self._liveness = LivenessMonitor(self, self.scheduler)
+            return self._liveness
