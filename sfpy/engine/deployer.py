@@ -71,7 +71,7 @@ def _class_of(cd: ComponentDescription, path: str, problems: list[ComponentClass
     try:
         return lookup(name)
     except UnknownComponentClass as error:
-        problems.append(ComponentClassError(f"{error} in {path}", position=position, path=path))
+        problems.append(ComponentClassError(str(error), position=position, path=path))
         return None
 
 

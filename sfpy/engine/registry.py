@@ -17,8 +17,8 @@ existing descriptions deploy unchanged. To provide a component::
     sfpy.components =
         org.smartfrog.sfcore.workflow.combinators.Sequence = sfpy.engine.workflow:Sequence
 
-Names SmartFrog and SmartDomains use that sfpy does not provide (yet) are listed in
-:data:`EXPECTED` so the error says so instead of "unknown".
+Names of SmartFrog and SmartDomains classes that sfpy does not provide (yet) get a message
+saying so (:data:`EXPECTED_PREFIXES`) rather than a bare "unknown".
 """
 
 from __future__ import annotations
@@ -45,37 +45,14 @@ BUILTIN: dict[str, str] = {
     "org.smartfrog.sfcore.compound.CompoundImpl": "sfpy.engine.compound:Compound",
 }
 
-_WORKFLOW = "org.smartfrog.sfcore.workflow."
-_ASSERTIONS = "org.smartfrog.services.assertions."
-#: Class names found in SmartFrog/SmartDomains descriptions, by who will provide them.
-EXPECTED: dict[str, str] = {
-    **{
-        _WORKFLOW + name: "a SmartFrog workflow component"
-        for name in (
-            "combinators.Parallel", "combinators.Sequence", "combinators.Retry",
-            "combinators.Repeat", "combinators.Timeout", "combinators.Delay", "combinators.Try",
-            "combinators.Run", "combinators.During", "combinators.Finally",
-            "combinators.Container", "combinators.CounterAction", "combinators.RandomSequence",
-            "combinators.DetachingCompoundImpl", "combinators.Deployer", "combinators.FireBreak",
-            "combinators.Retract", "components.Terminator", "components.DoNothing",
-            "components.Attribute", "components.EventSend", "components.EventCounter",
-            "components.EventQueue", "components.OnEvent", "eventbus.EventCompoundImpl",
-            "eventbus.EventPrimImpl", "conditional.IfImpl", "conditional.WaitForImpl",
-            "conditional.EvaluateConditionImpl", "conditional.ConditionCompound",
-        )
-    },
-    **{
-        _ASSERTIONS + name: "a SmartFrog test component"
-        for name in (
-            "TestBlockImpl", "TestCompoundImpl", "AssertComponent", "FailComponent",
-            "ExceptionThrowerImpl", "PingTargetImpl",
-        )
-    },
-    "org.smartfrog.services.filesystem.TouchFileImpl": "a SmartFrog file-system component",
-    "org.smartfrog.services.shellscript.SFScriptExecutionImpl": "a SmartFrog shell-script component",
-    "ch.cern.openlab.smartdomains.XenDomain": "a SmartDomains component",
-    "ch.cern.openlab.smartdomains.LVMStorageBackend": "a SmartDomains component",
-    "ch.cern.openlab.smartdomains.LoopbackStorageBackend": "a SmartDomains component",
+#: Families of class names found in SmartFrog and SmartDomains descriptions, by who provides
+#: them, for a clear message when one is not installed (most specific first).
+EXPECTED_PREFIXES: dict[str, str] = {
+    "org.smartfrog.sfcore.workflow.": "a SmartFrog workflow component",
+    "org.smartfrog.services.shellscript.": "a SmartFrog shell-script component",
+    "org.smartfrog.services.assertions.": "a SmartFrog test component",
+    "org.smartfrog.": "a SmartFrog component",
+    "ch.cern.openlab.smartdomains.": "a SmartDomains component",
 }
 
 
@@ -152,19 +129,20 @@ def _load(name: str, target: type[Prim] | str) -> type[Prim]:
 
 
 def _unknown_message(name: str) -> str:
-    if name in EXPECTED:
-        return f"sfClass '{name}' is {EXPECTED[name]} that this sfpy installation does not provide"
     known = known_names()
     hint = did_you_mean(name, known)
     if not hint:
-        # Compare the last dotted parts too: "CompoundImp" -> "...compound.CompoundImpl".
-        short = {}
+        # Compare the last dotted parts too: "Compund" -> "sfpy.engine.Compound".
+        short: dict[str, str] = {}
         for candidate in known:
             short.setdefault(candidate.rsplit(".", 1)[-1], candidate)
         close = did_you_mean(name.rsplit(".", 1)[-1], short)
         if close:
-            picked = close.split("'")[1]
-            hint = f" (did you mean '{short[picked]}'?)"
+            hint = f" (did you mean '{short[close.split(chr(39))[1]]}'?)"
+    if not hint:
+        for prefix, family in EXPECTED_PREFIXES.items():
+            if name.startswith(prefix):
+                return f"sfClass '{name}' is {family} that this sfpy installation does not provide"
     return f"unknown sfClass '{name}'{hint}"
 
 
