@@ -157,11 +157,15 @@ class Compound(Prim):
             except Exception as error:  # noqa: BLE001 - every child gets its chance
                 self.log.error("terminating %s failed: %s", child.sf_complete_name(), error)
 
-    def _sf_child_terminated(self, child: Prim, record: TerminationRecord) -> None:
+    def _sf_forget_child(self, child: Prim) -> None:
+        """A child terminated: no longer in the lifecycle (its attribute stays)."""
         if child in self._children:
             self._children.remove(child)
         if self._liveness is not None:
             self._liveness.unwatch(child)
+
+    def _sf_child_terminated(self, child: Prim, record: TerminationRecord) -> None:
+        self._sf_forget_child(child)
         if self._state in _ENDING:
             return
         try:
@@ -171,10 +175,7 @@ class Compound(Prim):
 
     def _sf_remove_child(self, child: Prim) -> None:
         """Forget a child (detach): no longer in the lifecycle nor an attribute."""
-        if child in self._children:
-            self._children.remove(child)
-        if self._liveness is not None:
-            self._liveness.unwatch(child)
+        self._sf_forget_child(child)
         for key, value in list(self._context.items()):
             if value is child:
                 del self._context[key]

@@ -492,6 +492,8 @@ class Prim:
         if parent is not None:
             if notify:
                 parent._sf_child_terminated(self, record)
+            elif parent._state not in _ENDING:
+                parent._sf_forget_child(self)
         elif self._process is not None:
             self._process._application_terminated(self, record)
 
