@@ -48,17 +48,23 @@ class SfLexer(Lexer):
             key=lambda t: (-t.priority, isinstance(t.pattern, PatternStr), -len(t.pattern.value))
         )
         skipped = [t for t in terminals if t.name in ignore]
-        groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in skipped + matched]
-        self.pattern = re.compile("|".join(groups))
-        self.skipped = frozenset(t.name for t in skipped)
+        # One match per token: the ignored text before it (whitespace, comments) is a prefix.
+        # sf.lark ignores whitespace one character at a time, so "(?:…)*" cannot backtrack
+        # exponentially; a grammar change that adds "+" there would bring that back.
+        ignored = "|".join(t.pattern.to_regexp() for t in skipped)
+        groups = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in matched)
+        # Possessive "*+": never give back part of a comment to the token after it.
+        self.pattern = re.compile(f"(?:{ignored})*+(?:{groups})")
+        self.trailing = re.compile(f"(?:{ignored})*+")
         self.filename = "<string>"
         self.open_braces: list[Token] = []
+        self.stray_braces: list[Token] = []
 
     def lex(self, text: str) -> Iterator[Token]:
         match = self.pattern.match
         keywords = self.keywords
-        skipped = self.skipped
         opened = self.open_braces = []
+        stray = self.stray_braces = []
         depth = 0
         position = 0
         line = 1
@@ -67,22 +73,21 @@ class SfLexer(Lexer):
         while position < end:
             found = match(text, position)
             if found is None:
-                raise UnexpectedCharacters(
-                    text, position, line, position - line_start + 1, state=None
-                )
+                skipped_to = self.trailing.match(text, position).end()
+                line, line_start = _advance(text, position, line, line_start, skipped_to)
+                position = skipped_to
+                if position >= end:
+                    return
+                raise UnexpectedCharacters(text, position, line, position - line_start + 1, state=None)
             kind = found.lastgroup
-            value = found.group()
-            stop = found.end()
-            if kind in skipped:
-                newlines = value.count("\n")
-                if newlines:
-                    line += newlines
-                    line_start = position + value.rindex("\n") + 1
-                position = stop
-                continue
+            start = found.start(kind)
+            if start > position:
+                line, line_start = _advance(text, position, line, line_start, start)
+            value = found.group(kind)
+            position = found.end()
             if kind == "WORD":
                 kind = keywords.get(value, "WORD")
-            token = Token(kind, value, position, line, position - line_start + 1)
+            token = Token(kind, value, start, line, start - line_start + 1)
             if kind in OPENERS:
                 depth += 1
                 if kind == "_LBRACE":
@@ -90,14 +95,24 @@ class SfLexer(Lexer):
                 if depth > MAX_NESTING:
                     raise DescriptionError(
                         f"nesting deeper than {MAX_NESTING} levels; sfpy refuses such descriptions",
-                        position=SourcePosition(self.filename, line, position - line_start + 1),
+                        position=SourcePosition(self.filename, line, start - line_start + 1),
                     )
             elif kind in CLOSERS:
                 depth -= 1
-                if kind == "_RBRACE" and opened:
-                    opened.pop()
+                if kind == "_RBRACE":
+                    if opened:
+                        opened.pop()
+                    else:
+                        stray.append(token)
             elif kind in MULTI_LINE and "\n" in value:
                 line += value.count("\n")
-                line_start = position + value.rindex("\n") + 1
+                line_start = start + value.rindex("\n") + 1
             yield token
-            position = stop
+
+
+def _advance(text: str, position: int, line: int, line_start: int, stop: int) -> tuple[int, int]:
+    """Line number and line start after the skipped text ``text[position:stop]``."""
+    newlines = text.count("\n", position, stop)
+    if newlines:
+        return line + newlines, text.rindex("\n", position, stop) + 1
+    return line, line_start

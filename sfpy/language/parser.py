@@ -522,8 +522,11 @@ class _Driver:
             for symbol, (action, arg) in actions.items():
                 if action.name == "Shift":
                     row[str(symbol)] = (arg,)
-                else:
-                    row[str(symbol)] = (len(arg.expansion), str(arg.origin.name), callbacks[arg])
+                    continue
+                callback = callbacks[arg]
+                if _passes_child_through(arg, callback):
+                    callback = None  # a ``?rule`` of one symbol: its value is that symbol's
+                row[str(symbol)] = (len(arg.expansion), str(arg.origin.name), callback)
             self.states[state] = row
         self.start = table.start_states["start"]
         self.end = table.end_states["start"]
@@ -532,6 +535,7 @@ class _Driver:
         states = self.states
         state_stack = [self.start]
         value_stack: list[Any] = []
+        push_state, push_value = state_stack.append, value_stack.append
         for token in tokens:
             kind = token.type
             while True:
@@ -539,10 +543,25 @@ class _Driver:
                 if action is None:
                     raise self._unexpected(token, state_stack)
                 if len(action) == 1:
-                    state_stack.append(action[0])
-                    value_stack.append(token)
+                    push_state(action[0])
+                    push_value(token)
                     break
-                self._reduce(action, state_stack, value_stack)
+                size, origin, callback = action  # reduce, inlined: this loop is the hot path
+                if callback is None:
+                    state_stack.pop()
+                    push_state(states[state_stack[-1]][origin][0])
+                    continue
+                if size == 1:
+                    children = [value_stack.pop()]
+                    state_stack.pop()
+                elif size:
+                    children = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    children = []
+                push_value(callback(children))
+                push_state(states[state_stack[-1]][origin][0])
         line = text.count("\n") + 1
         end = Token("$END", "", len(text), line, len(text) - (text.rfind("\n") + 1) + 1)
         while True:
@@ -555,6 +574,10 @@ class _Driver:
 
     def _reduce(self, action: tuple, state_stack: list[int], value_stack: list[Any]) -> None:
         size, origin, callback = action
+        if callback is None:
+            state_stack.pop()
+            state_stack.append(self.states[state_stack[-1]][origin][0])
+            return
         if size:
             children = value_stack[-size:]
             del state_stack[-size:]
@@ -584,6 +607,14 @@ class _Driver:
             stack.append(self.states[stack[-1]][origin][0])
             if symbol == "$END" and stack[-1] == self.end:
                 return True
+
+
+def _passes_child_through(rule: Any, callback: Any) -> bool:
+    """True for lark's ExpandSingleChild on a one-symbol rule whose symbol is kept."""
+    if type(callback).__name__ != "ExpandSingleChild" or len(rule.expansion) != 1:
+        return False
+    symbol = rule.expansion[0]
+    return not (symbol.is_term and (symbol.filter_out or str(symbol.name).startswith("_")))
 
 
 _LOCK = threading.RLock()
@@ -748,7 +779,7 @@ class _Parser:
                     return result
                 break
             except UnexpectedInput as error:
-                found = self._convert(error, current, filename, lexer.open_braces)
+                found = self._convert(error, current, filename, lexer)
             except DescriptionError as error:
                 if error.position is None or error.position.file != filename:
                     raise  # from an include file, or about the file as a whole
@@ -774,8 +805,9 @@ class _Parser:
         raise first
 
     def _convert(
-        self, error: UnexpectedInput, text: str, filename: str, open_braces: list[Token]
+        self, error: UnexpectedInput, text: str, filename: str, lexer: SfLexer
     ) -> DescriptionError:
+        open_braces = lexer.open_braces
         position = SourcePosition(filename, error.line if error.line > 0 else 1, error.column if error.column > 0 else 1)
         if isinstance(error, UnexpectedCharacters):
             char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
@@ -809,7 +841,7 @@ class _Parser:
         else:
             expected = describe_expected(expected_names)
         message = f"unexpected {_describe_token(token)}; expected {expected}"
-        if token.type == "_RBRACE" and "_RBRACE" not in expected_names:
+        if token.type == "_RBRACE" and token in lexer.stray_braces:
             message = "unexpected '}': there is no open '{' for it to close"
         operators = set(BINARY_OPERATORS) | set(NARY_OPERATORS)
         if token.type == "NUMBER" and str(token).startswith("-") and error.expected & operators:
