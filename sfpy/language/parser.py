@@ -796,6 +796,12 @@ class _Parser:
             if blanked is None or blanked == current:
                 break
             current = blanked
+        lines = text.splitlines()
+        for error in errors:
+            position = error.position
+            if position is not None and position.file == filename and error._source_line is None:
+                if 0 < position.line <= len(lines):
+                    error._source_line = lines[position.line - 1]
         first = errors[0]
         seen = {(first.position, first.message)}
         for other in errors[1:]:
