@@ -324,7 +324,7 @@ class TestErrors:
         assert [int(line.split(":")[1]) for line in rendered.splitlines() if ": error:" in line] == [2, 4, 6]
 
     def test_unclosed_brace_says_where_it_opened(self):
-        assert "the '{' at line 1 column 19 is not closed" in self.render("sfConfig extends {\n a 1;")
+        assert "the '{' at line 1 column 18 is not closed" in self.render("sfConfig extends {\n a 1;")
 
     def test_no_internal_terminal_names(self):
         for text in ["a (1 2);", "a [1 2];", "a [|1 2|];", "[x a 1;", "a extends B, ;", "#include x"]:
