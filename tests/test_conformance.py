@@ -169,7 +169,12 @@ def run_with_limit(function, limit: float = TIME_LIMIT):
 
 
 def resolve_corpus_file(corpus_file: str):
-    from sfpy.language import parse_file, resolve
+    from sfpy.language import parse_file
+
+    try:  # the package attribute `resolve` is shadowed once the submodule is imported
+        from sfpy.language.resolve import resolve
+    except ImportError:  # pragma: no cover - if the module is ever renamed
+        from sfpy.language import resolve
 
     roots = [str(CORPUS / r) for r in INCLUDE_ROOTS]
     return resolve(parse_file(str(CORPUS / corpus_file), roots))
