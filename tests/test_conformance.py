@@ -5,7 +5,7 @@ roots (sfpy's own descriptions come last, as for any description):
 
 * ``OK`` rows: :func:`to_sf` of the resolved sfConfig equals what ``sfParse -d`` printed,
   ignoring the numbers of generated ``uniqueN`` names, the order of tags inside ``[ ]`` and
-  the Java package of ``sfFunctionClass`` values;
+  the Java package of ``sfFunctionClass`` values; and the JSON form carries it unchanged;
 * ``FAIL`` rows: resolution fails with a DescriptionError of the matching phase, naming the
   reference the original named;
 * ``tcn98`` (never finishes in the original) must end with a cycle error; ``tcp15`` (random
@@ -206,13 +206,16 @@ def test_corpus_file(row: Row | None) -> None:
     if row is None:
         pytest.skip(f"SmartFrog corpus not found at {CORPUS} (set SFPY_CORPUS or add ../shared/corpus/smartfrog)")
     from sfpy.language import DescriptionError
-    from sfpy.language.unparse import to_sf
+    from sfpy.language.unparse import from_json, to_json, to_sf
 
     if row.observed.startswith("OK"):
         sf_config = run_with_limit(lambda: resolve_corpus_file(row.corpus_file))
         expected = shaped(row, normalise(original_body(row)))
         actual = shaped(row, normalise(to_sf(sf_config)))
         assert actual == expected
+        # the JSON (wire) form carries the same description
+        again = from_json(to_json(sf_config))
+        assert again == sf_config and to_sf(again) == to_sf(sf_config)
         return
 
     if row.observed.startswith("NO RESULT"):  # tcn98: the original never finishes
