@@ -1,0 +1,814 @@
+"""Resolving references: SmartFrog's link semantics, shared by the phases and the engine.
+
+A :class:`Reference` is resolved *from a place* (the description that holds it) one part at a
+time (SmartFrog's ``ReferencePart.resolve``):
+
+=================  ============================================================================
+``HERE n``         attribute ``n`` of the current place (a later part cannot see ``sfLocal``
+                   attributes: they are visible to the first part only)
+``ATTRIB n``       like HERE, then the parent, the grandparent… (a bare first WORD is ATTRIB)
+``PARENT``         the parent of the current place
+``ROOT``           the top of the tree (the file's ROOT while processing a description)
+``THIS``           the current place
+``PROPERTY n``     a *system property* (below), as a string; ``IPROPERTY n`` parses it as a
+                   primitive value (``42`` → 42, ``true`` → true, ``"x"`` → "x")
+``ENVPROPERTY n``  an environment variable; ``IENVPROPERTY n`` parses it
+``CONSTANT c.F``   a Java constant: ``java.lang.Integer.MAX_VALUE`` and a few others (below)
+``HOST h``         the root process of host ``h`` (run time only; needs the engine)
+``PROCESS``        the process the component runs in (run time only; needs the engine)
+=================  ============================================================================
+
+When a HERE/ATTRIB step finds a (non-DATA) reference, it is resolved first, from the
+description that holds it (*link chaining*); a vector found that way has its references
+resolved. A function application found that way is evaluated. ``OPTIONAL (d) x`` yields ``d``
+(NULL when not given) when ``x`` cannot be resolved. Meeting a ``LAZY`` reference while
+processing a description raises :class:`LazyReferenceError`: the phases catch it and make the
+value that depends on it LAZY too (SmartFrog's *lazy propagation*).
+
+System properties (``PROPERTY``). Python has no JVM, so sfpy offers the properties a
+description can sensibly read: ``user.home``, ``user.name``, ``user.dir``, ``os.name``,
+``os.arch``, ``os.version``, ``file.separator``, ``path.separator``, ``line.separator``,
+``java.io.tmpdir``, ``java.home`` (Python's prefix) and ``java.version`` (Python's version).
+Add or override them with ``-D``-style settings in the environment variable
+``SFPY_PROPERTIES`` (shell quoting allowed: ``SFPY_PROPERTIES='-Dsite=lab "-Dmotd=hello all"'``)
+or from code with :func:`set_property`.
+
+Constants (``CONSTANT``): ``java.lang.Integer|Long|Short|Byte.MAX_VALUE/MIN_VALUE``,
+``java.lang.Float|Double.MAX_VALUE/MIN_VALUE/POSITIVE_INFINITY/NEGATIVE_INFINITY/NaN``,
+``java.lang.Boolean.TRUE/FALSE``, ``java.lang.Math.PI/E``, ``java.io.File.separator/
+pathSeparator`` and ``java.lang.System.lineSeparator``-like ``line.separator`` are known; any
+other name fails as SmartFrog fails for a class it cannot load (``Class not found: …``) or a
+field it cannot find (``Field not found: …``).
+
+Resolving against something other than a description (the engine's live component tree) goes
+through a :class:`ResolverContext`: give :class:`Resolver` a context whose ``lookup``,
+``parent`` and ``root`` understand your nodes (subclass :class:`DescriptionContext` and call
+``super()`` for plain descriptions), and set ``runtime=True`` so LAZY references are followed
+instead of being reported as lazy.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from sfpy.language.errors import DescriptionError, did_you_mean
+from sfpy.language.model import (
+    ATTRIB,
+    CONSTANT,
+    ENVPROPERTY,
+    HERE,
+    HOST,
+    IENVPROPERTY,
+    IPROPERTY,
+    PARENT,
+    PROCESS,
+    PROPERTY,
+    ROOT,
+    TBD,
+    THIS,
+    ApplyReference,
+    AssertReference,
+    ComponentDescription,
+    Double,
+    Long,
+    Reference,
+    RefPart,
+    SourcePosition,
+    type_name,
+)
+
+__all__ = [
+    "MISSING",
+    "TEMP",
+    "CycleError",
+    "DescriptionContext",
+    "LazyReferenceError",
+    "ResolutionError",
+    "Resolver",
+    "ResolverContext",
+    "constant_value",
+    "path_text",
+    "properties",
+    "reference_text",
+    "resolve_reference",
+    "set_property",
+]
+
+SF_LOCAL = "sfLocal"
+MAX_CHAIN_DEPTH = 400  # nested resolutions (link chains, functions inside functions)
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""What :meth:`ResolverContext.lookup` returns for a name that is not there."""
+
+
+class _Temp:
+    """SmartFrog's ``SFTempValue``: a value that vanishes at the end (passed static assertion)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TEMP"
+
+
+TEMP: Any = _Temp()
+
+
+class ResolutionError(DescriptionError):
+    """A reference (or function, or assertion) could not be resolved."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("phase", "link")
+        super().__init__(message, **kwargs)
+
+
+class LazyReferenceError(ResolutionError):
+    """Eager resolution met a LAZY reference (SmartFrog's SmartFrogLazyResolutionException).
+
+    Not a mistake: the phases catch it and keep the value that needed it as a LAZY reference.
+    """
+
+
+class CycleError(ResolutionError):
+    """Resolution went round in a circle; ``OPTIONAL`` does not hide it."""
+
+    members: frozenset = frozenset()  # what the circle passes through (to report it once)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_text(ref: Reference) -> str:
+    """SmartFrog's text for a reference (``LAZY PARENT:x``), as messages quote it."""
+    from sfpy.language.unparse import reference_text as text
+
+    try:
+        return text(ref)
+    except DescriptionError:
+        return repr(ref)
+
+
+def path_text(node: Any, key: Any = None) -> str:
+    """``sfConfig:a:b`` for a description (and optionally one of its keys); ROOT is ``ROOT``."""
+    names: list[str] = []
+    current = node
+    guard = 0
+    while isinstance(current, ComponentDescription) and current.parent is not None and guard < 10_000:
+        parent = current.parent
+        name = _name_in(parent, current)
+        names.append("?" if name is None else _key_text(name))
+        current = parent
+        guard += 1
+    names.reverse()
+    if key is not None:
+        names.append(_key_text(key))
+    return ":".join(names) if names else "ROOT"
+
+
+def _name_in(parent: Any, child: ComponentDescription) -> Any:
+    """The key under which ``parent`` holds ``child`` (directly or as an APPLY/ASSERT body)."""
+    if not isinstance(parent, ComponentDescription):
+        return None
+    for key, value in parent.attributes.items():
+        if value is child or (isinstance(value, ApplyReference) and value.description is child):
+            return key
+    return None
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, Reference):
+        return ":".join(str(p.name) for p in key.parts)
+    return str(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# System properties and constants
+# ---------------------------------------------------------------------------------------------
+
+_PROPERTY_OVERRIDES: dict[str, str] = {}
+
+
+def _machine() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "AMD64": "amd64", "i686": "x86", "i386": "x86"}.get(machine, machine)
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database entry: fall back to the environment
+        return os.environ.get("USER", "")
+
+
+def properties() -> dict[str, str]:
+    """The system properties ``PROPERTY`` reads (see the module docstring)."""
+    values = {
+        "user.home": str(Path.home()),
+        "user.name": _user_name(),
+        "user.dir": os.getcwd(),
+        "os.name": platform.system(),
+        "os.arch": _machine(),
+        "os.version": platform.release(),
+        "file.separator": os.sep,
+        "path.separator": os.pathsep,
+        "line.separator": os.linesep,
+        "java.io.tmpdir": tempfile.gettempdir(),
+        "java.home": sys.prefix,
+        "java.version": platform.python_version(),
+    }
+    for item in shlex.split(os.environ.get("SFPY_PROPERTIES", "")):
+        if item.startswith("-D"):
+            item = item[2:]
+        name, sep, value = item.partition("=")
+        if name:
+            values[name] = value if sep else ""
+    values.update(_PROPERTY_OVERRIDES)
+    return values
+
+
+def set_property(name: str, value: str | None) -> None:
+    """Set (or with ``None`` remove) a system property, as ``java -Dname=value`` would."""
+    if value is None:
+        _PROPERTY_OVERRIDES.pop(name, None)
+    else:
+        _PROPERTY_OVERRIDES[name] = str(value)
+
+
+_CONSTANTS: dict[str, Any] = {
+    "java.lang.Integer.MAX_VALUE": 2**31 - 1,
+    "java.lang.Integer.MIN_VALUE": -(2**31),
+    "java.lang.Integer.SIZE": 32,
+    "java.lang.Long.MAX_VALUE": Long(2**63 - 1),
+    "java.lang.Long.MIN_VALUE": Long(-(2**63)),
+    "java.lang.Long.SIZE": 64,
+    "java.lang.Short.MAX_VALUE": 2**15 - 1,
+    "java.lang.Short.MIN_VALUE": -(2**15),
+    "java.lang.Byte.MAX_VALUE": 127,
+    "java.lang.Byte.MIN_VALUE": -128,
+    "java.lang.Float.MAX_VALUE": 3.4028235e38,
+    "java.lang.Float.MIN_VALUE": 1.4e-45,
+    "java.lang.Float.POSITIVE_INFINITY": math.inf,
+    "java.lang.Float.NEGATIVE_INFINITY": -math.inf,
+    "java.lang.Float.NaN": math.nan,
+    "java.lang.Double.MAX_VALUE": Double(1.7976931348623157e308),
+    "java.lang.Double.MIN_VALUE": Double(5e-324),
+    "java.lang.Double.POSITIVE_INFINITY": Double(math.inf),
+    "java.lang.Double.NEGATIVE_INFINITY": Double(-math.inf),
+    "java.lang.Double.NaN": Double(math.nan),
+    "java.lang.Boolean.TRUE": True,
+    "java.lang.Boolean.FALSE": False,
+    "java.lang.Math.PI": Double(math.pi),
+    "java.lang.Math.E": Double(math.e),
+    "java.io.File.separator": os.sep,
+    "java.io.File.pathSeparator": os.pathsep,
+}
+_KNOWN_CLASSES = frozenset(name.rsplit(".", 1)[0] for name in _CONSTANTS)
+
+
+def constant_value(name: str) -> Any:
+    """The value of ``CONSTANT name``; ResolutionError as SmartFrog words it otherwise."""
+    if name in _CONSTANTS:
+        return _CONSTANTS[name]
+    class_name, dot, field = name.rpartition(".")
+    if not dot or class_name not in _KNOWN_CLASSES:
+        raise ResolutionError(f"Class not found: {class_name or name} (CONSTANT {name!r})")
+    raise ResolutionError(f"Field not found: {field} in {class_name} (CONSTANT {name!r})")
+
+
+def _parse_primitive(text: str, what: str) -> Any:
+    """``IPROPERTY``/``IENVPROPERTY``: the text read as a SmartFrog primitive value."""
+    from sfpy.language.parser import parse_text
+
+    try:
+        cd = parse_text(f"value {text};", f"<{what}>")
+    except DescriptionError:
+        raise ResolutionError(f"{what}: {text!r} is not a primitive value") from None
+    value = cd.attributes.get("value", MISSING)
+    if len(cd.attributes) != 1 or isinstance(value, (Reference, ApplyReference, ComponentDescription)):
+        raise ResolutionError(f"{what}: {text!r} is not a primitive value")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Where references are resolved: the resolver context
+# ---------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ResolverContext(Protocol):
+    """What resolution needs to know about the tree it walks (descriptions or live components)."""
+
+    def lookup(self, node: Any, name: Any, first: bool) -> Any:
+        """The value of ``name`` in ``node`` or MISSING; ``first``: the reference's first part."""
+
+    def parent(self, node: Any) -> Any | None:
+        """The node's parent, or None at the top."""
+
+    def root(self, node: Any) -> Any:
+        """The top of the tree ``node`` is in."""
+
+    def is_node(self, value: Any) -> bool:
+        """Whether a reference may continue into ``value`` (has attributes)."""
+
+    def names(self, node: Any) -> Iterable[Any]:
+        """The attribute names of ``node`` (for "did you mean" hints)."""
+
+    def host(self, node: Any, name: str) -> Any:
+        """``HOST name``: the root process of a host."""
+
+    def process(self, node: Any) -> Any:
+        """``PROCESS``: the process ``node`` lives in."""
+
+
+class DescriptionContext:
+    """Resolution inside a tree of :class:`ComponentDescription` (language processing)."""
+
+    def lookup(self, node: Any, name: Any, first: bool) -> Any:
+        value = node.attributes.get(name, MISSING)
+        if value is not MISSING and not first:
+            tags = node.tags.get(name)
+            if tags and SF_LOCAL in tags:
+                return MISSING
+        return value
+
+    def parent(self, node: Any) -> Any | None:
+        return node.parent
+
+    def root(self, node: Any) -> Any:
+        while self.parent(node) is not None:
+            node = self.parent(node)
+        return node
+
+    def is_node(self, value: Any) -> bool:
+        return isinstance(value, ComponentDescription)
+
+    def names(self, node: Any) -> Iterable[Any]:
+        return node.attributes.keys() if isinstance(node, ComponentDescription) else ()
+
+    def host(self, node: Any, name: str) -> Any:
+        raise ResolutionError(
+            f"'HOST {name}' can only be resolved at run time, by a daemon "
+            f"(write LAZY HOST {name}… to keep it for run time)"
+        )
+
+    def process(self, node: Any) -> Any:
+        raise ResolutionError(
+            "'PROCESS' can only be resolved at run time (write LAZY PROCESS… to keep it for run time)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The resolver
+# ---------------------------------------------------------------------------------------------
+
+
+class Resolver:
+    """Resolves references, evaluates functions and assertions, and link-resolves descriptions.
+
+    One instance serves one piece of work (a phase, or one run-time lookup): it keeps the
+    chain of resolutions in progress so that a circle (``a b; b a;``) is reported as a cycle
+    with its path instead of recursing forever.
+    """
+
+    def __init__(self, context: Any = None, *, runtime: bool = False) -> None:
+        self.context = context if context is not None else DescriptionContext()
+        self.runtime = runtime
+        # (id(holder), key) -> (holder, key, text) for resolutions in progress, in order.
+        self._active: dict[tuple[int, Any], tuple[Any, Any, str]] = {}
+        self._depth = 0
+        # Descriptions being link-resolved (id -> cd) and those finished (kept alive so ids stay unique).
+        self._walking: dict[int, ComponentDescription] = {}
+        self._walked: dict[int, ComponentDescription] = {}
+
+    # -- references --------------------------------------------------------------------------
+    def resolve(self, ref: Reference, node: Any, start: int = 0) -> Any:
+        """The value ``ref`` designates, starting at ``node``."""
+        if ref.data:
+            return ref
+        if ref.lazy and start == 0 and not self.runtime:
+            raise LazyReferenceError(f"{reference_text(ref)} is LAZY", position=ref.position)
+        try:
+            return self._walk(ref, node, start)
+        except (LazyReferenceError, CycleError):
+            raise
+        except ResolutionError:
+            if ref.optional:
+                return ref.default
+            raise
+
+    def _walk(self, ref: Reference, node: Any, start: int) -> Any:
+        context = self.context
+        parts = ref.parts
+        current = node
+        for index in range(start, len(parts)):
+            part = parts[index]
+            kind = part.kind
+            if kind in (HERE, ATTRIB):
+                if not context.is_node(current):
+                    raise self._not_a_node(ref, index, current)
+                holder = current
+                first = index == 0
+                value = context.lookup(holder, part.name, first)
+                if kind == ATTRIB:
+                    while value is MISSING:
+                        holder = context.parent(holder)
+                        if holder is None:
+                            break
+                        value = context.lookup(holder, part.name, first)
+                if value is MISSING:
+                    raise self._not_found(ref, index, current)
+                current = self.chain(value, holder, part.name)
+            elif kind == PARENT:
+                if not context.is_node(current):
+                    raise self._not_a_node(ref, index, current)
+                parent = context.parent(current)
+                if parent is None:
+                    raise ResolutionError(
+                        f"unresolved reference {reference_text(ref)}: {path_text(current)} has no parent",
+                        position=ref.position,
+                    )
+                current = parent
+            elif kind == ROOT:
+                current = context.root(current)
+            elif kind == THIS:
+                pass
+            elif kind in (PROPERTY, IPROPERTY):
+                values = properties()
+                if part.name not in values:
+                    raise ResolutionError(
+                        f"unresolved reference {reference_text(ref)}: system property "
+                        f"{part.name!r} is not set (set it with SFPY_PROPERTIES='-D{part.name}=…')",
+                        position=ref.position,
+                    )
+                text = values[part.name]
+                current = text if kind == PROPERTY else _parse_primitive(text, f"IPROPERTY {part.name}")
+            elif kind in (ENVPROPERTY, IENVPROPERTY):
+                if part.name not in os.environ:
+                    raise ResolutionError(
+                        f"unresolved reference {reference_text(ref)}: environment variable "
+                        f"{part.name!r} is not set",
+                        position=ref.position,
+                    )
+                text = os.environ[part.name]
+                current = text if kind == ENVPROPERTY else _parse_primitive(text, f"IENVPROPERTY {part.name}")
+            elif kind == CONSTANT:
+                try:
+                    current = constant_value(str(part.name))
+                except ResolutionError as error:
+                    error.position = error.position or ref.position
+                    raise
+            elif kind in (HOST, PROCESS):
+                try:
+                    if kind == HOST:
+                        current = context.host(current, str(part.name))
+                    else:
+                        current = context.process(current)
+                except ResolutionError as error:
+                    error.position = error.position or ref.position
+                    raise
+            else:
+                raise ResolutionError(f"unknown reference part {kind!r} in {reference_text(ref)}")
+        return current
+
+    def _not_found(self, ref: Reference, index: int, node: Any) -> ResolutionError:
+        part = ref.parts[index]
+        context = self.context
+        candidates: list[Any] = []
+        if part.kind == ATTRIB:
+            scan: Any = node
+            while scan is not None:
+                candidates.extend(context.names(scan))
+                scan = context.parent(scan)
+        else:
+            candidates.extend(context.names(node))
+        hint = did_you_mean(str(part.name), [c for c in candidates if isinstance(c, str)])
+        where = path_text(node) if isinstance(node, ComponentDescription) else repr(node)
+        scope = f"{where} or its parents" if part.kind == ATTRIB else where
+        return ResolutionError(
+            f"unresolved reference {reference_text(ref)}: no attribute {str(part.name)!r} in {scope}{hint}",
+            position=ref.position,
+        )
+
+    def _not_a_node(self, ref: Reference, index: int, value: Any) -> ResolutionError:
+        before = Reference(ref.parts[:index])
+        shown = reference_text(before) if index else "the start"
+        return ResolutionError(
+            f"unresolved reference {reference_text(ref)}: {shown} is a {type_name(value)}, "
+            f"not a component description, so {_part_text(ref.parts[index])} cannot be found in it",
+            position=ref.position,
+        )
+
+    # -- link chaining ---------------------------------------------------------------------
+    def chain(self, value: Any, holder: Any, key: Any) -> Any:
+        """The value of attribute ``key`` of ``holder`` as a reference step sees it.
+
+        References are resolved from ``holder``, applications evaluated, assertions checked,
+        vectors have their references resolved; TBD is an error.
+        """
+        if isinstance(value, Reference):
+            if value.data:
+                return value
+            with self._guard(holder, key, value):
+                return self.resolve(value, holder)
+        if isinstance(value, ApplyReference):
+            if value.data:
+                return value
+            with self._guard(holder, key, value):
+                if isinstance(value, AssertReference):
+                    return self.evaluate_assertion(value, holder)
+                return self.evaluate(value, holder)
+        if value is TBD:
+            raise ResolutionError(
+                f"attribute {_key_text(key)!r} of {path_text(holder)} is still TBD (to be defined)",
+                position=_position_of(holder, key),
+            )
+        if isinstance(value, list):
+            return self._resolve_vector(value, holder, key)
+        return value
+
+    def _resolve_vector(self, vector: list, holder: Any, key: Any) -> list:
+        if not any(isinstance(item, (Reference, list)) for item in vector):
+            return vector
+        result = []
+        for item in vector:
+            if isinstance(item, Reference) and not item.data:
+                with self._guard(holder, key, item):
+                    item = self.resolve(item, holder)
+            if isinstance(item, list):
+                item = self._resolve_vector(item, holder, key)
+            result.append(item)
+        return result
+
+    def _guard(self, holder: Any, key: Any, value: Any) -> _Guard:
+        return _Guard(self, holder, key, value)
+
+    def _cycle(self, holder: Any, key: Any, value: Any) -> CycleError:
+        marker = (id(holder), key)
+        entries = list(self._active.values())
+        keys = list(self._active)
+        start = keys.index(marker) if marker in self._active else 0
+        steps = [f"{path_text(h, k)} ({text})" for h, k, text in entries[start:]]
+        steps.append(path_text(holder, key))
+        error = CycleError(
+            f"cyclic reference: {' -> '.join(steps)}",
+            position=getattr(value, "position", None) or _position_of(holder, key),
+            path=path_text(holder, key),
+        )
+        error.members = frozenset(keys[start:])
+        return error
+
+    # -- functions ---------------------------------------------------------------------------
+    def evaluate(self, apply: ApplyReference, holder: Any) -> Any:
+        """Evaluate a function application held by ``holder`` (SFApplyReference.resolve).
+
+        The parameters are link-resolved in place (a LAZY APPLY keeps its resolved eager
+        parameters, as SmartFrog prints it); a LAZY parameter makes the application LAZY.
+        """
+        from sfpy.language.functions import call_function
+
+        if apply.data:
+            return apply
+        if apply.lazy and not self.runtime:
+            raise LazyReferenceError("function is LAZY", position=apply.position)
+        comp = apply.description.copy() if self.runtime else apply.description
+        comp.parent = holder
+        errors = self.link_resolve(comp)
+        if errors:
+            first = errors[0]
+            kind = CycleError if isinstance(first, CycleError) else ResolutionError
+            raise kind(first.message, position=first.position, path=first.path, more=errors[1:])
+        params: dict[Any, Any] = {}
+        lazy = False
+        for name, value in comp.attributes.items():
+            if name == "sfFunctionClass":
+                continue
+            if isinstance(value, (Reference, ApplyReference)) and not value.data:
+                lazy = True
+            params[name] = value
+        if lazy:
+            raise LazyReferenceError("function has a LAZY parameter", position=apply.position)
+        result = call_function(comp, params, holder, self, apply.position)
+        if isinstance(result, ComponentDescription):
+            result.parent = None
+        return result
+
+    def evaluate_assertion(self, assertion: AssertReference, holder: Any) -> Any:
+        """Check an assertion (SFAssertReference.resolve).
+
+        Returns TEMP (a passed ``static``/``staticLazy`` assertion, or a lazy ``staticLazy``
+        one: the attribute disappears) or the assertion itself as LAZY (``dynamic``: checked
+        again at run time). A failed check raises ResolutionError.
+        """
+        from sfpy.language.functions import call_function
+
+        if assertion.data:
+            return assertion
+        original = assertion.description
+        comp = original.copy()
+        comp.parent = holder
+        phase = comp.attributes.get("sfAssertionPhase", "dynamic")
+        if phase not in ("static", "staticLazy", "dynamic"):
+            raise ResolutionError(
+                f"sfAssertionPhase must be \"static\", \"staticLazy\" or \"dynamic\", found {phase!r}",
+                position=assertion.position,
+            )
+        params: dict[Any, Any] = {}
+        lazy = False
+        for name in list(comp.attributes):
+            if name in ("sfFunctionClass", "sfAssertionPhase"):
+                continue
+            try:
+                value = self.chain(comp.attributes[name], comp, name)
+            except LazyReferenceError:
+                if phase == "static" and not self.runtime:
+                    raise ResolutionError(
+                        "Static assertion cannot evaluate due to LAZY attributes",
+                        position=assertion.position,
+                    ) from None
+                lazy = True
+                continue
+            comp.attributes[name] = value
+            params[name] = value
+        if lazy:
+            if phase == "staticLazy":
+                return TEMP
+            return _as_dynamic(original, assertion)
+        result = call_function(comp, params, holder, self, assertion.position)
+        if result is not True:
+            what = "false" if result is False else "non boolean result"
+            raise ResolutionError(f"Assertion failure ({what}) in {path_text(holder)}", position=assertion.position)
+        if phase == "dynamic":
+            return _as_dynamic(original, assertion)
+        return TEMP
+
+    # -- link resolution of a whole description ---------------------------------------------
+    def link_resolve(self, cd: ComponentDescription) -> list[DescriptionError]:
+        """Resolve every eager reference in ``cd`` and below, in order (the link phase).
+
+        A reference to a description puts that (shared) description in place and resolves
+        its links where they were written; a value that needs a LAZY reference becomes LAZY.
+        Returns the mistakes found (each attribute that failed), having done all it could.
+        """
+        errors: list[DescriptionError] = []
+        if id(cd) in self._walked:
+            return errors
+        if id(cd) in self._walking:
+            errors.append(self._walk_cycle(cd, cd.parent, None))
+            return errors
+        nodes: list[ComponentDescription] = [cd]
+        iterators: list[Iterator[Any]] = [iter(list(cd.attributes))]
+        self._walking[id(cd)] = cd
+        while iterators:
+            key = next(iterators[-1], MISSING)
+            if key is MISSING:
+                done = nodes.pop()
+                iterators.pop()
+                self._walking.pop(id(done), None)
+                self._walked[id(done)] = done
+                continue
+            node = nodes[-1]
+            value = node.attributes.get(key, MISSING)
+            if isinstance(value, ComponentDescription):
+                target = value
+            elif (isinstance(value, (Reference, ApplyReference)) and not value.data) or value is TBD:
+                try:
+                    with self._guard(node, key, value):
+                        if value is TBD:
+                            result = self.chain(value, node, key)
+                        elif isinstance(value, AssertReference):
+                            result = self.evaluate_assertion(value, node)
+                        elif isinstance(value, ApplyReference):
+                            result = self.evaluate(value, node)
+                        else:
+                            result = self.resolve(value, node)
+                except LazyReferenceError:
+                    if not value.lazy:
+                        node.attributes[key] = value.with_flags(lazy=True)
+                    continue
+                except ResolutionError as error:
+                    errors.append(_locate(error, node, key, value))
+                    continue
+                except RecursionError:
+                    errors.append(
+                        ResolutionError(
+                            "description too deeply nested or linked to resolve",
+                            position=_position_of(node, key),
+                            path=path_text(node, key),
+                        )
+                    )
+                    continue
+                node.attributes[key] = result
+                if not isinstance(result, ComponentDescription):
+                    continue
+                if result.parent is None:
+                    result.parent = node
+                target = result
+            else:
+                continue
+            if id(target) in self._walked:
+                continue
+            if id(target) in self._walking:
+                errors.append(self._walk_cycle(target, node, key))
+                continue
+            self._walking[id(target)] = target
+            nodes.append(target)
+            iterators.append(iter(list(target.attributes)))
+        return errors
+
+    def _walk_cycle(self, target: ComponentDescription, node: Any, key: Any) -> CycleError:
+        where = path_text(node, key) if key is not None else path_text(target)
+        return CycleError(
+            f"cyclic reference: {where} links to {path_text(target)}, which contains it "
+            "(the description would be infinite)",
+            position=_position_of(node, key) if key is not None else target.position,
+            path=where,
+        )
+
+
+class _Guard:
+    """Marks (holder, key) as being resolved; meeting it again is a cycle."""
+
+    __slots__ = ("resolver", "holder", "key", "value", "marker")
+
+    def __init__(self, resolver: Resolver, holder: Any, key: Any, value: Any) -> None:
+        self.resolver = resolver
+        self.holder = holder
+        self.key = key
+        self.value = value
+        self.marker = (id(holder), key)
+
+    def __enter__(self) -> None:
+        resolver = self.resolver
+        if self.marker in resolver._active:
+            raise resolver._cycle(self.holder, self.key, self.value)
+        if resolver._depth >= MAX_CHAIN_DEPTH:
+            raise CycleError(
+                f"references nested more than {MAX_CHAIN_DEPTH} deep while resolving "
+                f"{path_text(self.holder, self.key)} (a cycle through functions, or a very long chain)",
+                position=getattr(self.value, "position", None) or _position_of(self.holder, self.key),
+                path=path_text(self.holder, self.key),
+            )
+        text = reference_text(self.value) if isinstance(self.value, Reference) else _short(self.value)
+        resolver._active[self.marker] = (self.holder, self.key, text)
+        resolver._depth += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        self.resolver._active.pop(self.marker, None)
+        self.resolver._depth -= 1
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, ApplyReference):
+        cls = value.description.attributes.get("sfFunctionClass", "?")
+        return f"{value.keyword} {str(cls).rsplit('.', 1)[-1]}"
+    return type(value).__name__
+
+
+def _part_text(part: RefPart) -> str:
+    return part.kind if part.name is None else f"{part.kind} {part.name}"
+
+
+def _position_of(holder: Any, key: Any) -> SourcePosition | None:
+    if isinstance(holder, ComponentDescription):
+        return holder.positions.get(key) or holder.position
+    return None
+
+
+def _locate(error: DescriptionError, node: Any, key: Any, value: Any) -> DescriptionError:
+    """Give an error found while resolving ``node[key]`` its place and path."""
+    if error.path is None:
+        error.path = path_text(node, key)
+    if error.position is None:
+        error.position = getattr(value, "position", None) or _position_of(node, key)
+    return error
+
+
+def _as_dynamic(original: ComponentDescription, assertion: AssertReference) -> AssertReference:
+    comp = original.copy()
+    comp.parent = None
+    if "sfAssertionPhase" in comp.attributes:
+        comp.remove("sfAssertionPhase")
+    return AssertReference(comp, lazy=True, position=assertion.position)
+
+
+def resolve_reference(ref: Reference, node: Any, context: Any = None, *, runtime: bool = False) -> Any:
+    """Resolve one reference from ``node`` (a convenience over :class:`Resolver`)."""
+    return Resolver(context, runtime=runtime).resolve(ref, node)

@@ -1,0 +1,635 @@
+"""The resolution phases: a raw description (the parser's ROOT) becomes the resolved sfConfig.
+
+The phases run in the order of the top-level ``phaseList`` attribute (a primitive vector,
+removed once read) or SmartFrog's default ``type, place, function, sfConfig, link``:
+
+``type``
+    Every ``extends`` in the whole tree (templates too) is merged: prototypes overlay from left
+    to right, an overridden attribute keeps its first position, nested descriptions are
+    replaced, not merged, tags are united. A prototype reference is resolved from the
+    extending description itself. ``sfFinal`` attributes may not be overridden; an
+    ``sfOverride`` attribute must override something.
+``place``
+    ``a:b:c value;`` moves ``value`` into ``a:b`` as ``c`` (HERE parts, relative to the
+    description where it is written), pass after pass until nothing moves.
+``function``
+    Descriptions carrying ``phase.function`` (operators, ``[a, b]``, IF, SWITCH, function
+    templates, Assertions, Schemas) become ``APPLY``/``ASSERT`` values, innermost first.
+``sfConfig``
+    From here on only ``sfConfig`` is worked on (its parent is still ROOT, so ATTRIB and ROOT
+    references see the top-level attributes).
+``link``
+    One in-order walk resolves eager references, evaluates functions and checks assertions;
+    whatever needs a LAZY reference becomes LAZY; TBD is an error.
+
+Any other phase name runs the actions named by ``phase.<name>`` attributes
+(:func:`register_phase_action`). At the end, SmartFrog's ``sfAsComponentDescription`` step
+copies the result (no sharing left) and drops ``sfTemp`` attributes and passed static
+assertions. Errors are :class:`DescriptionError` with the phase, the attribute path and the
+place in the source; independent mistakes come together (``error.more``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sfpy.language.errors import DescriptionError, did_you_mean
+from sfpy.language.functions import construct_function
+from sfpy.language.model import (
+    HERE,
+    NULL,
+    TBD,
+    ApplyReference,
+    ByteArray,
+    ComponentDescription,
+    Reference,
+    RefPart,
+    copy_value,
+    type_name,
+)
+from sfpy.language.predicates import construct_assertions, construct_schema
+from sfpy.language.references import (
+    MISSING,
+    TEMP,
+    CycleError,
+    DescriptionContext,
+    LazyReferenceError,
+    ResolutionError,
+    Resolver,
+    path_text,
+    reference_text,
+)
+
+__all__ = [
+    "DEFAULT_PHASES",
+    "as_component_description",
+    "register_phase_action",
+    "resolve",
+]
+
+DEFAULT_PHASES = ("type", "place", "function", "sfConfig", "link")
+SF_FINAL = "sfFinal"
+SF_OVERRIDE = "sfOverride"
+SF_TEMP = "sfTemp"
+MAX_ERRORS = 50
+MAX_COPIED = 5_000_000
+
+PhaseAction = Callable[[ComponentDescription, "ComponentDescription | None", Any], None]
+_PHASE_ACTIONS: dict[str, PhaseAction] = {}
+
+
+def register_phase_action(class_name: str, action: PhaseAction) -> None:
+    """Make ``action(cd, parent, key)`` what ``phase.<x> "…class_name"`` runs (last segment counts)."""
+    _PHASE_ACTIONS[class_name.rsplit(".", 1)[-1]] = action
+
+
+register_phase_action("ConstructFunction", construct_function)
+register_phase_action("ConstructAssertions", construct_assertions)
+register_phase_action("ConstructSchema", construct_schema)
+
+
+def resolve(root: ComponentDescription, *, phases: list[str] | tuple[str, ...] | None = None) -> ComponentDescription:
+    """Run the phases on the parser's ROOT (consumed) and return the resolved result.
+
+    That is ``sfConfig`` (with no parent) unless a ``phaseList`` without ``sfConfig`` says
+    otherwise. ``phases`` overrides ``phaseList`` and the default.
+    """
+    old_limit = sys.getrecursionlimit()
+    if old_limit < 20_000:
+        sys.setrecursionlimit(20_000)
+    try:
+        return _resolve(root, phases)
+    except RecursionError:
+        raise DescriptionError(
+            "the description is nested or linked too deeply to resolve", phase="link"
+        ) from None
+    finally:
+        sys.setrecursionlimit(old_limit)
+
+
+def _resolve(root: ComponentDescription, phases: Any) -> ComponentDescription:
+    phase_list = _phase_list(root) if phases is None else list(phases)
+    act_on = root
+    for name in phase_list:
+        if name == "type":
+            _TypePhase(act_on).run()
+        elif name == "place":
+            _place_phase(act_on)
+        elif name == "sfConfig":
+            act_on = _sfconfig_phase(root)
+        elif name == "link":
+            _link_phase(act_on)
+        else:
+            _action_phase(act_on, name)
+    return as_component_description(act_on)
+
+
+def _phase_list(root: ComponentDescription) -> list[str]:
+    if "phaseList" not in root.attributes:
+        return list(DEFAULT_PHASES)
+    value = root.attributes["phaseList"]
+    position = root.positions.get("phaseList")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DescriptionError(
+            "phaseList must be a primitive vector of phase names, such as "
+            '[|"type", "place", "function", "sfConfig", "link"|]',
+            position=position,
+            phase="parse",
+        )
+    root.remove("phaseList")
+    return list(value)
+
+
+def _combine(errors: list[DescriptionError], phase: str) -> DescriptionError:
+    flat: list[DescriptionError] = []
+    for error in errors:
+        for one in error.all():
+            one.more = []
+            one.phase = phase
+            flat.append(one)
+    first = flat[0]
+    first.more = flat[1:MAX_ERRORS]
+    return first
+
+
+# ---------------------------------------------------------------------------------------------
+# type
+# ---------------------------------------------------------------------------------------------
+
+
+class _Silent(ResolutionError):
+    """A lookup failed only because an earlier mistake left a description unresolved."""
+
+
+class _TypeContext(DescriptionContext):
+    """Descriptions are type-resolved on demand as references walk into them."""
+
+    def __init__(self, phase: _TypePhase) -> None:
+        self.phase = phase
+
+    def lookup(self, node: Any, name: Any, first: bool) -> Any:
+        if isinstance(node, ComponentDescription) and node.prototypes:
+            self.phase.ensure(node)
+        value = super().lookup(node, name, first)
+        if value is MISSING and id(node) in self.phase.failed:
+            raise _Silent(f"{path_text(node)} could not be type-resolved")
+        return value
+
+
+class _TypePhase:
+    def __init__(self, root: ComponentDescription) -> None:
+        self.root = root
+        self.errors: list[DescriptionError] = []
+        self.ensuring: set[int] = set()
+        self.failed: set[int] = set()
+        self.finished: dict[int, bool] = {}
+        self.active: dict[int, ComponentDescription] = {}
+        # The descriptions being deep-resolved, each with the (extending cd, reference) that led there.
+        self.chain: list[tuple[ComponentDescription, tuple[ComponentDescription, Reference] | None]] = []
+        self.keep: list[ComponentDescription] = []  # keeps ids unique while the phase runs
+        self.resolver = Resolver(_TypeContext(self))
+
+    def run(self) -> None:
+        try:
+            self.deep(self.root)
+        except CycleError as error:
+            self.errors.insert(0, error)
+        if self.errors:
+            raise _combine(self.errors, "type")
+
+    # -- one description's own prototypes ------------------------------------------------
+    def ensure(self, cd: ComponentDescription) -> bool:
+        """Merge ``cd``'s prototypes into it (right to left, as SmartFrog); False if it failed."""
+        if not cd.prototypes:
+            return True
+        key = id(cd)
+        if key in self.failed:
+            return False
+        if key in self.ensuring:
+            return True  # being merged further up: lookups see what is there so far
+        self.ensuring.add(key)
+        self.keep.append(cd)
+        try:
+            while cd.prototypes:
+                proto = cd.prototypes[-1]
+                if isinstance(proto, ComponentDescription):
+                    ok = self._subtype(cd, proto, move=True)
+                else:
+                    target = self._prototype(cd, proto)
+                    ok = target is not None and self._subtype(cd, target, move=False)
+                if not ok:
+                    self.failed.add(key)
+                    return False
+                cd.prototypes.pop()
+            return True
+        finally:
+            self.ensuring.discard(key)
+
+    def _prototype(self, cd: ComponentDescription, ref: Reference) -> ComponentDescription | None:
+        try:
+            target = self.resolver.resolve(ref, cd)
+        except _Silent:
+            return None
+        except CycleError:
+            raise
+        except LazyReferenceError:
+            self._error(f"cannot extend {reference_text(ref)}: it is a LAZY reference", cd, ref)
+            return None
+        except ResolutionError as error:
+            self._error(f"cannot resolve prototype {reference_text(ref)} of {path_text(cd)}: {error.message}", cd, ref)
+            return None
+        if not isinstance(target, ComponentDescription):
+            self._error(
+                f"cannot extend {reference_text(ref)}: it is a {type_name(target)}, "
+                "not a component description",
+                cd,
+                ref,
+            )
+            return None
+        if not self.deep(target, (cd, ref)):
+            return None
+        return target
+
+    def _error(self, message: str, cd: ComponentDescription, ref: Reference | None = None) -> None:
+        self.errors.append(
+            DescriptionError(
+                message,
+                position=(ref.position if ref is not None else None) or cd.position,
+                phase="type",
+                path=path_text(cd),
+            )
+        )
+
+    def _subtype(self, cd: ComponentDescription, proto: ComponentDescription, move: bool) -> bool:
+        """SmartFrog's subtype: ``proto``'s attributes, overlaid by ``cd``'s current ones."""
+        if move:
+            attributes = proto.attributes
+            tags = proto.tags
+            positions = proto.positions
+            for value in attributes.values():
+                if isinstance(value, ComponentDescription):
+                    value.parent = cd
+        else:
+            attributes = {key: copy_value(value, cd) for key, value in proto.attributes.items()}
+            tags = {key: set(names) for key, names in proto.tags.items()}
+            positions = dict(proto.positions)
+        own_tags = cd.tags
+        for key, value in cd.attributes.items():
+            proto_tags = tags.get(key)
+            if proto_tags and SF_FINAL in proto_tags and key in attributes:
+                self.errors.append(
+                    DescriptionError(
+                        f"attribute {key!r} is tagged as sfFinal, it may not be overridden: "
+                        f"in component {path_text(cd)}",
+                        position=cd.positions.get(key) or cd.position,
+                        phase="type",
+                        path=path_text(cd, key),
+                    )
+                )
+                return False
+            mine = own_tags.get(key)
+            if mine and SF_OVERRIDE in mine and key not in attributes:
+                self.errors.append(
+                    DescriptionError(
+                        f"attribute {key!r} is tagged sfOverride but its prototype has no "
+                        f"attribute {key!r} to override: in component {path_text(cd)}",
+                        position=cd.positions.get(key) or cd.position,
+                        phase="type",
+                        path=path_text(cd, key),
+                    )
+                )
+                return False
+            attributes[key] = value
+            if mine:
+                tags.setdefault(key, set()).update(mine)
+            if key in cd.positions:
+                positions[key] = cd.positions[key]
+        cd.attributes = attributes
+        cd.tags = tags
+        cd.positions = positions
+        return True
+
+    # -- a whole subtree -------------------------------------------------------------------
+    def deep(
+        self,
+        start: ComponentDescription,
+        via: tuple[ComponentDescription, Reference] | None = None,
+    ) -> bool:
+        """Type-resolve ``start`` and everything below it; False if anything there failed."""
+        key = id(start)
+        if key in self.finished:
+            return self.finished[key]
+        if key in self.active:
+            raise self._cycle(start, via)
+        stack: list[list[Any]] = []
+        self._push(stack, start, via)
+        while stack:
+            frame = stack[-1]
+            child = next(frame[1], None)
+            if child is None:
+                stack.pop()
+                cd = frame[0]
+                self.active.pop(id(cd), None)
+                self.chain.pop()
+                self.finished[id(cd)] = frame[2]
+                if stack and not frame[2]:
+                    stack[-1][2] = False
+                continue
+            child_key = id(child)
+            if child_key in self.finished:
+                if not self.finished[child_key]:
+                    frame[2] = False
+                continue
+            if child_key in self.active:
+                raise self._cycle(child, None)
+            self._push(stack, child, None)
+        return self.finished[key]
+
+    def _push(self, stack: list[list[Any]], cd: ComponentDescription, via: Any) -> None:
+        self.active[id(cd)] = cd
+        self.keep.append(cd)
+        self.chain.append((cd, via))
+        ok = self.ensure(cd)
+        children: list[ComponentDescription] = []
+        if ok:
+            for value in list(cd.attributes.values()):
+                if isinstance(value, ComponentDescription):
+                    children.append(value)
+                elif isinstance(value, ApplyReference):
+                    children.append(value.description)
+        stack.append([cd, iter(children), ok])
+
+    def _cycle(self, target: ComponentDescription, via: Any) -> CycleError:
+        index = next((i for i, (cd, _) in enumerate(self.chain) if cd is target), 0)
+        steps = [
+            f"{path_text(holder)} extends {reference_text(ref)}"
+            for _, edge in self.chain[index:]
+            if edge is not None
+            for holder, ref in [edge]
+        ]
+        position = None
+        if via is not None:
+            holder, ref = via
+            position = ref.position
+            relation = "itself" if holder is target else "which contains it"
+            steps.append(f"{path_text(holder)} extends {reference_text(ref)} ({path_text(target)}, {relation})")
+        return CycleError(
+            "cyclic extends: " + " -> ".join(steps or [path_text(target)]),
+            position=position or target.position,
+            phase="type",
+            path=path_text(via[0]) if via is not None else path_text(target),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# place
+# ---------------------------------------------------------------------------------------------
+
+
+def _descriptions(root: ComponentDescription) -> Iterator[ComponentDescription]:
+    """Every description in the tree (pre-order), also under placement keys and in APPLYs."""
+    stack = [root]
+    while stack:
+        cd = stack.pop()
+        yield cd
+        children = []
+        for value in cd.attributes.values():
+            if isinstance(value, ComponentDescription):
+                children.append(value)
+            elif isinstance(value, ApplyReference):
+                children.append(value.description)
+        stack.extend(reversed(children))
+
+
+def _place_phase(root: ComponentDescription) -> None:
+    resolver = Resolver(DescriptionContext())
+    while True:
+        progress = False
+        pending: list[DescriptionError] = []
+        for cd in _descriptions(root):
+            keys = [key for key in cd.attributes if isinstance(key, Reference)]
+            for key in keys:
+                if _place(resolver, cd, key, pending):
+                    progress = True
+        if not progress:
+            break
+    if pending:
+        raise _combine(pending, "place")
+
+
+def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending: list) -> bool:
+    name = key.parts[-1].name
+    prefix = Reference(key.parts[:-1], position=key.position)
+    shown = ":".join(str(p.name) for p in key.parts)
+    position = key.position or cd.positions.get(key) or cd.position
+    try:
+        destination = resolver.resolve(prefix, cd)
+    except ResolutionError as error:
+        pending.append(
+            DescriptionError(
+                f"cannot place {shown!r} in {path_text(cd)}: {error.message}",
+                position=position,
+                phase="place",
+                path=path_text(cd),
+            )
+        )
+        return False
+    if not isinstance(destination, ComponentDescription):
+        pending.append(
+            DescriptionError(
+                f"cannot place {shown!r} in {path_text(cd)}: {reference_text(prefix)} is a "
+                f"{type_name(destination)}, not a component description",
+                position=position,
+                phase="place",
+                path=path_text(cd),
+            )
+        )
+        return False
+    existing = destination.tags.get(name)
+    if existing and SF_FINAL in existing and name in destination.attributes:
+        raise DescriptionError(
+            f"attribute {name!r} is tagged as sfFinal, it may not be overridden: in component "
+            f"{path_text(destination)} (placed by {shown!r} in {path_text(cd)})",
+            position=position,
+            phase="place",
+            path=path_text(destination, name),
+        )
+    value = cd.attributes.pop(key)
+    tags = cd.tags.pop(key, None)
+    where = cd.positions.pop(key, None)
+    destination.attributes[name] = value
+    if tags:
+        destination.tags.setdefault(name, set()).update(tags)
+    if where is not None:
+        destination.positions[name] = where
+    if isinstance(value, ComponentDescription):
+        value.parent = destination
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# function (and any user phase)
+# ---------------------------------------------------------------------------------------------
+
+
+def _post_order(root: ComponentDescription) -> Iterator[tuple[ComponentDescription, Any, Any]]:
+    """(description, parent, key) with every description after all those inside it."""
+    stack: list[tuple[ComponentDescription, Any, Any, Iterator[tuple[Any, Any]]]] = [
+        (root, None, None, iter(list(root.attributes.items())))
+    ]
+    while stack:
+        cd, parent, key, items = stack[-1]
+        item = next(items, None)
+        if item is None:
+            stack.pop()
+            yield cd, parent, key
+            continue
+        child_key, value = item
+        if isinstance(value, ComponentDescription):
+            stack.append((value, cd, child_key, iter(list(value.attributes.items()))))
+        elif isinstance(value, ApplyReference):
+            body = value.description
+            stack.append((body, None, None, iter(list(body.attributes.items()))))
+
+
+def _action_phase(root: ComponentDescription, name: str) -> None:
+    prefix = f"phase.{name}"
+    found = False
+    for cd, parent, key in _post_order(root):
+        for attribute in [k for k in cd.attributes if isinstance(k, str) and k.startswith(prefix)]:
+            found = True
+            action_name = cd.attributes.get(attribute)
+            action = _PHASE_ACTIONS.get(str(action_name).rsplit(".", 1)[-1]) if isinstance(action_name, str) else None
+            if action is None:
+                raise DescriptionError(
+                    f"unknown phase action {action_name!r} ({attribute} in {path_text(cd)}): "
+                    f"sfpy knows {', '.join(sorted(_PHASE_ACTIONS))}",
+                    position=cd.positions.get(attribute) or cd.position,
+                    phase=name,
+                    path=path_text(cd, attribute),
+                )
+            try:
+                action(cd, parent, key)
+            except DescriptionError as error:
+                error.phase = name
+                error.path = error.path or path_text(cd)
+                raise
+    if not found and name != "function":
+        raise DescriptionError(
+            f"unknown phase {name!r} in phaseList: no attribute phase.{name} names an action "
+            f"for it (the built-in phases are {', '.join(DEFAULT_PHASES)})"
+            + did_you_mean(name, DEFAULT_PHASES),
+            phase="parse",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# sfConfig
+# ---------------------------------------------------------------------------------------------
+
+
+def _sfconfig_phase(root: ComponentDescription) -> ComponentDescription:
+    resolver = Resolver(DescriptionContext())
+    ref = Reference((RefPart(HERE, "sfConfig"),))
+    position = root.positions.get("sfConfig")
+    try:
+        value = resolver.resolve(ref, root)
+    except LazyReferenceError:
+        value = root.attributes.get("sfConfig")
+    except ResolutionError as error:
+        if "sfConfig" in root.attributes:
+            raise DescriptionError(
+                f"Unresolved Reference: HERE sfConfig, {error.message}", position=position, phase="sfConfig"
+            ) from None
+        hint = did_you_mean("sfConfig", [k for k in root.attributes if isinstance(k, str)])
+        raise DescriptionError(
+            "Unresolved Reference: HERE sfConfig, Reference not found"
+            + (hint or " (the description to deploy is the top-level attribute sfConfig)"),
+            phase="sfConfig",
+        ) from None
+    if not isinstance(value, ComponentDescription):
+        raise DescriptionError(
+            "The sfConfig attribute of a SmartFrog description must be a Component Description, "
+            f"found a class {type_name(value)}",
+            position=position,
+            phase="sfConfig",
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# link
+# ---------------------------------------------------------------------------------------------
+
+
+def _link_phase(act_on: ComponentDescription) -> None:
+    resolver = Resolver(DescriptionContext())
+    errors = resolver.link_resolve(act_on)
+    if not errors:
+        return
+    unique: list[DescriptionError] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in errors:
+        members = getattr(error, "members", None)
+        key = ("cycle", members) if members else (error.message, error.path, error.position)
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(error)
+    raise _combine(unique, "link")
+
+
+# ---------------------------------------------------------------------------------------------
+# sfAsComponentDescription
+# ---------------------------------------------------------------------------------------------
+
+_PRIMITIVES = (str, int, float, bool, ByteArray, Reference)
+
+
+def as_component_description(cd: ComponentDescription) -> ComponentDescription:
+    """SmartFrog's ``sfAsComponentDescription``: a plain copy, nothing shared, parent None.
+
+    Attributes tagged ``sfTemp`` and passed static assertions are dropped.
+    """
+    result = ComponentDescription(eager=cd.eager, position=cd.position)
+    work: list[tuple[ComponentDescription, ComponentDescription]] = [(cd, result)]
+    copied = 0
+    while work:
+        source, target = work.pop()
+        copied += 1
+        if copied > MAX_COPIED:
+            raise DescriptionError("the resolved description is too large (or infinite)", phase="link")
+        for key, value in source.attributes.items():
+            if value is TEMP:
+                continue
+            tags = source.tags.get(key)
+            if tags and SF_TEMP in tags:
+                continue
+            target.attributes[key] = _convert(value, target, work, source, key)
+            if tags:
+                target.tags[key] = set(tags)
+            if key in source.positions:
+                target.positions[key] = source.positions[key]
+    return result
+
+
+def _convert(value: Any, parent: ComponentDescription | None, work: list, source: Any, key: Any) -> Any:
+    if isinstance(value, ComponentDescription):
+        new = ComponentDescription(parent=parent, eager=value.eager, position=value.position)
+        work.append((value, new))
+        return new
+    if isinstance(value, ApplyReference):
+        body = ComponentDescription(eager=value.description.eager, position=value.description.position)
+        work.append((value.description, body))
+        return type(value)(body, lazy=value.lazy, data=value.data, position=value.position)
+    if isinstance(value, list):
+        return [_convert(item, None, work, source, key) for item in value]
+    if isinstance(value, _PRIMITIVES) or value is NULL or value is TBD:
+        return value
+    raise DescriptionError(
+        f"Non-primitive value found during conversion to ComponentDescription: {value!r} "
+        f"({type(value).__name__}) in {path_text(source, key)}",
+        phase="link",
+    )
