@@ -15,6 +15,9 @@ import base64
 import json
 import math
 import struct
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -306,7 +309,22 @@ def to_sf(cd: ComponentDescription) -> str:
 # ------------------------------------------------------------------------------------------
 
 JSON_FORMAT = 1
-MAX_DEPTH = 200
+MAX_DEPTH = 1000  # nesting of values; hostile documents are refused beyond it
+_RECURSION = 12 * MAX_DEPTH  # frames the (recursive) writer, reader and json module may need
+
+
+@contextmanager
+def _deep_enough() -> Iterator[None]:
+    """Let legitimately deep descriptions through without hitting Python's recursion limit."""
+    old = sys.getrecursionlimit()
+    if old < _RECURSION:
+        sys.setrecursionlimit(_RECURSION)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 _TAG = "$"
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -321,7 +339,8 @@ def _float_data(value: float) -> Any:
 
 def to_data(value: Any) -> Any:
     """``value`` as plain JSON-able data (dict/list/str/int/float/bool/None)."""
-    return _to_data(value, 0)
+    with _deep_enough():
+        return _to_data(value, 0)
 
 
 def _to_data(value: Any, depth: int) -> Any:
@@ -401,8 +420,9 @@ def to_json(cd: ComponentDescription, *, indent: int | None = None) -> str:
     """``cd`` in the JSON form (plain JSON text, no NaN/Infinity tokens)."""
     if not isinstance(cd, ComponentDescription):
         raise DescriptionError("to_json needs a ComponentDescription", phase="parse")
-    document = {"sfpy": JSON_FORMAT, "description": to_data(cd)}
-    return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+    with _deep_enough():
+        document = {"sfpy": JSON_FORMAT, "description": to_data(cd)}
+        return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
 class _Reader:
@@ -568,7 +588,8 @@ class _Reader:
 def from_data(data: Any) -> Any:
     """The value that :func:`to_data` turned into ``data``; DescriptionError if malformed."""
     try:
-        return _Reader().value(data, "$", 0)
+        with _deep_enough():
+            return _Reader().value(data, "$", 0)
     except RecursionError:
         raise DescriptionError(
             f"invalid description JSON: nested deeper than {MAX_DEPTH} levels", phase="parse"
@@ -591,7 +612,10 @@ def _no_constant(token: str) -> Any:
 def from_json(text: str | bytes) -> ComponentDescription:
     """The description in ``text`` (as written by :func:`to_json`); strict, never trusting."""
     try:
-        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        with _deep_enough():
+            document = json.loads(
+                text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+            )
     except RecursionError:
         raise DescriptionError(
             "invalid description JSON: nested too deeply", phase="parse"

@@ -347,7 +347,12 @@ def test_malformed_json_is_a_description_error(text):
 
 
 def test_deep_nesting_is_refused_cleanly():
-    deep = '{"sfpy": 1, "description": {"$": "Component", "attributes": [{"name": "a", "value": ' + "[" * 5000 + "]" * 5000 + "}]}}"
+    deep = (
+        '{"sfpy": 1, "description": {"$": "Component", "attributes": [{"name": "a", "value": '
+        + "[" * 50000
+        + "]" * 50000
+        + "}]}}"
+    )
     with pytest.raises(DescriptionError):
         from_json(deep)
     nested = {"$": "Component", "attributes": []}
@@ -355,6 +360,18 @@ def test_deep_nesting_is_refused_cleanly():
         nested = {"$": "Component", "attributes": [{"name": "x", "value": nested}]}
     with pytest.raises(DescriptionError):
         from_data(nested)
+
+
+def test_deep_but_legitimate_descriptions_travel():
+    top = ComponentDescription()
+    node = top
+    for _ in range(400):
+        child = ComponentDescription()
+        node.put("x", child)
+        node = child
+    node.put("leaf", Long(1))
+    again = from_json(to_json(top))
+    assert to_sf(again) == to_sf(top)  # (== would recurse too deeply for the test itself)
 
 
 # -- property: any description survives the JSON form ----------------------------------------
