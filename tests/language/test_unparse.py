@@ -428,7 +428,7 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(_descriptions(values))
 def test_json_round_trip_property(cd):
     back = from_json(to_json(cd))
@@ -436,7 +436,7 @@ def test_json_round_trip_property(cd):
     assert to_sf(back) == to_sf(cd)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(values)
 def test_data_round_trip_property(value):
     assert same_value(from_data(json.loads(json.dumps(to_data(value)))), value)
