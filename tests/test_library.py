@@ -167,3 +167,55 @@ def test_templates_match_smartfrogs(relative, tmp_path):
     # and what a description extending each of them resolves to
     for template in templates:
         assert outcome(ours, template) == outcome(theirs, template), template
+
+
+# -- the corpus, with sfpy's library in place of SmartFrog's ---------------------------------------
+
+
+def _ok_rows():
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        return [pytest.param(None, id="corpus-missing", marks=pytest.mark.conformance)]
+    from test_conformance import load_known_differences, load_rows
+
+    known = load_known_differences()
+    return [
+        pytest.param(
+            row,
+            id=row.corpus_file.split("/", 1)[1],
+            marks=[pytest.mark.conformance]
+            + ([pytest.mark.xfail(reason=f"known difference: {known[row.corpus_file]}")] if row.corpus_file in known else []),
+        )
+        for row in load_rows()
+        if row.observed.startswith("OK")
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus_without_library(tmp_path_factory) -> Path:
+    """SmartFrog's source folder with the files sfpy's library provides left out (symlinks)."""
+    mirror = tmp_path_factory.mktemp("src")
+    for path in CORPUS_SRC.rglob("*.sf"):
+        relative = path.relative_to(CORPUS_SRC)
+        if not (LIBRARY / relative).is_file():
+            (mirror / relative).parent.mkdir(parents=True, exist_ok=True)
+            (mirror / relative).symlink_to(path)
+    return mirror
+
+
+@pytest.mark.parametrize("row", _ok_rows())
+def test_corpus_resolves_the_same_with_sfpys_library(row, corpus_without_library):
+    """Descriptions written for SmartFrog print what SmartFrog printed, using sfpy's library."""
+    if row is None:
+        pytest.skip(f"SmartFrog corpus not found at {CORPUS}")
+    from test_conformance import normalise, original_body, shaped
+
+    path = CORPUS / row.corpus_file
+    if path.is_relative_to(CORPUS_SRC) and (LIBRARY / path.relative_to(CORPUS_SRC)).is_file():
+        path = LIBRARY / path.relative_to(CORPUS_SRC)  # a library file itself: take sfpy's
+    roots = [
+        str(corpus_without_library),
+        str(CORPUS / "steveloughran_smartfrog" / "core" / "testharness" / "test"),
+        str(CORPUS / "steveloughran_smartfrog" / "core" / "smartfrog" / "bin"),
+    ]
+    printed = to_sf(resolve(parse_file(str(path), roots)))
+    assert shaped(row, normalise(printed)) == shaped(row, normalise(original_body(row)))
