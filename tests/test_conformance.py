@@ -18,15 +18,18 @@ are reported as expected failures carrying that reason.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, REPO
 
 pytestmark = pytest.mark.conformance
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("SFPY_CORPUS", REPO.parent / "shared" / "corpus" / "smartfrog"))
 
 INCLUDE_ROOTS = (
     "steveloughran_smartfrog/core/smartfrog/src",
@@ -197,8 +200,18 @@ def _params():
 
 
 @pytest.fixture(autouse=True)
-def _no_user_path(monkeypatch):
+def _fresh_run(monkeypatch):
+    """Each file is resolved as by a fresh sfparse: no SFPY_PATH, counters (next) reset."""
     monkeypatch.delenv("SFPY_PATH", raising=False)
+    reset_functions()
+
+
+def reset_functions() -> None:
+    from sfpy.language import functions
+
+    reset = getattr(functions, "reset_state", None)
+    if reset is not None:
+        reset()
 
 
 @pytest.mark.parametrize("row", _params())

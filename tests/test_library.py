@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
 
 from sfpy.language import DescriptionError, parse_file, parse_text
 from sfpy.language.model import ComponentDescription
@@ -23,6 +22,27 @@ try:  # the package attribute `resolve` is shadowed once the submodule is import
 except ImportError:  # pragma: no cover - if the module is ever renamed
     from sfpy.language import resolve
 
+try:  # helpers shared with the conformance test (tests/ is on sys.path, or is a package)
+    from test_conformance import (
+        CORPUS,
+        load_known_differences,
+        load_rows,
+        normalise,
+        original_body,
+        reset_functions,
+        shaped,
+    )
+except ImportError:  # pragma: no cover
+    from tests.test_conformance import (
+        CORPUS,
+        load_known_differences,
+        load_rows,
+        normalise,
+        original_body,
+        reset_functions,
+        shaped,
+    )
+
 LIBRARY = Path(str(importlib.resources.files("sfpy.descriptions")))
 LIBRARY_FILES = sorted(p.relative_to(LIBRARY).as_posix() for p in (LIBRARY / "org").rglob("*.sf"))
 CORPUS_SRC = CORPUS / "steveloughran_smartfrog" / "core" / "smartfrog" / "src"
@@ -31,8 +51,9 @@ SFPY_ONLY = {"org/smartfrog/version.sf", "org/smartfrog/services/shellscript/com
 
 
 @pytest.fixture(autouse=True)
-def _no_user_path(monkeypatch):
+def _fresh_run(monkeypatch):
     monkeypatch.delenv("SFPY_PATH", raising=False)
+    reset_functions()
 
 
 def test_library_is_the_package_data_folder():
@@ -123,6 +144,7 @@ def outcome(root: ComponentDescription, template: str) -> tuple[str, str]:
     """("ok", printed sfConfig) or ("error", phase) for ``sfConfig extends <template>``."""
     candidate = root.copy()
     candidate.put("sfConfig", parse_text(f"sfConfig extends {template};")["sfConfig"])
+    reset_functions()
     try:
         return "ok", _unique(to_sf(resolve(candidate)))
     except DescriptionError as error:
@@ -175,8 +197,6 @@ def test_templates_match_smartfrogs(relative, tmp_path):
 def _ok_rows():
     if not (CORPUS / "MANIFEST.tsv").is_file():
         return [pytest.param(None, id="corpus-missing", marks=pytest.mark.conformance)]
-    from test_conformance import load_known_differences, load_rows
-
     known = load_known_differences()
     return [
         pytest.param(
@@ -207,8 +227,6 @@ def test_corpus_resolves_the_same_with_sfpys_library(row, corpus_without_library
     """Descriptions written for SmartFrog print what SmartFrog printed, using sfpy's library."""
     if row is None:
         pytest.skip(f"SmartFrog corpus not found at {CORPUS}")
-    from test_conformance import normalise, original_body, shaped
-
     path = CORPUS / row.corpus_file
     if path.is_relative_to(CORPUS_SRC) and (LIBRARY / path.relative_to(CORPUS_SRC)).is_file():
         path = LIBRARY / path.relative_to(CORPUS_SRC)  # a library file itself: take sfpy's
