@@ -24,6 +24,13 @@ This package never imports :mod:`sfpy.engine`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
+# The submodule ``resolve`` is imported first and kept as ``_phases`` so that the package
+# attribute ``resolve`` stays the function below (a later import of the submodule does not
+# rebind it).
+from sfpy.language import resolve as _phases
 from sfpy.language.errors import DescriptionError
 from sfpy.language.model import (
     NULL,
@@ -38,6 +45,7 @@ from sfpy.language.model import (
     RefPart,
     SourcePosition,
 )
+from sfpy.language.parser import parse_file, parse_text
 
 __all__ = [
     "NULL",
@@ -59,29 +67,13 @@ __all__ = [
 ]
 
 
-def parse_file(path: str, include_dirs: list[str] | tuple[str, ...] = ()) -> ComponentDescription:
-    """Parse a file (and its includes) into the raw ROOT description."""
-    from sfpy.language.parser import parse_file as _parse_file
-
-    return _parse_file(path, include_dirs)
-
-
-def parse_text(
-    text: str, filename: str = "<string>", include_dirs: list[str] | tuple[str, ...] = ()
-) -> ComponentDescription:
-    """Parse description text; includes are looked up relative to ``filename``'s folder."""
-    from sfpy.language.parser import parse_text as _parse_text
-
-    return _parse_text(text, filename, include_dirs)
-
-
 def resolve(root: ComponentDescription) -> ComponentDescription:
     """Run the resolution phases on a raw ROOT and return the resolved ``sfConfig``."""
-    from sfpy.language.resolve import resolve as _resolve
-
-    return _resolve(root)
+    return _phases.resolve(root)
 
 
-def load(path: str, include_dirs: list[str] | tuple[str, ...] = ()) -> ComponentDescription:
+def load(
+    path: str | os.PathLike[str], include_dirs: Sequence[str | os.PathLike[str]] = ()
+) -> ComponentDescription:
     """Parse and resolve a description file: the resolved ``sfConfig``."""
-    return resolve(parse_file(path, include_dirs))
+    return _phases.resolve(parse_file(path, include_dirs))
