@@ -652,17 +652,16 @@ def construct_function(cd: ComponentDescription, parent: ComponentDescription | 
             phase="function",
         )
     comp = ComponentDescription(position=cd.position)
-    comp.attributes[FUNCTION_CLASS] = cd.attributes[FUNCTION_CLASS]
-    if FUNCTION_CLASS in cd.positions:
-        comp.positions[FUNCTION_CLASS] = cd.positions[FUNCTION_CLASS]
+    attributes = comp.attributes
+    attributes[FUNCTION_CLASS] = cd.attributes[FUNCTION_CLASS]
     for name, value in cd.attributes.items():
-        if name == FUNCTION_PHASE or name in comp.attributes:
+        if name == FUNCTION_PHASE or name == FUNCTION_CLASS:
             continue
-        comp.attributes[name] = value
+        attributes[name] = value
         if isinstance(value, ComponentDescription):
             value.parent = comp
-        if name in cd.positions:
-            comp.positions[name] = cd.positions[name]
+    positions = cd.positions
+    comp.positions = {k: p for k, p in positions.items() if k != FUNCTION_PHASE} if positions else {}
     lazy = cd.attributes.get(FUNCTION_LAZY, False) is True
     parent.attributes[key] = ApplyReference(comp, lazy=lazy, position=cd.position)
 

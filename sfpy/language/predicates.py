@@ -202,12 +202,16 @@ def check_schema_element(call: Call) -> bool:
     # The schema's parent (the ASSERT's holder) is the description being checked.
     target = Reference((RefPart(PARENT), RefPart(HERE, name)))
     value: Any
-    try:
-        value = call.resolver.resolve(target, call.holder)
-    except LazyReferenceError:
-        value = _LazyMarker()
-    except ResolutionError:
-        value = None
+    checked = getattr(call.holder, "parent", None)
+    if isinstance(checked, ComponentDescription) and name not in checked.attributes:
+        value = None  # the common case for optional entries: no lookup needed
+    else:
+        try:
+            value = call.resolver.resolve(target, call.holder)
+        except LazyReferenceError:
+            value = _LazyMarker()
+        except ResolutionError:
+            value = None
 
     if value is None:
         if optional:

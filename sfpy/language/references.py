@@ -131,11 +131,82 @@ TEMP: Any = _Temp()
 
 
 class ResolutionError(DescriptionError):
-    """A reference (or function, or assertion) could not be resolved."""
+    """A reference (or function, or assertion) could not be resolved.
 
-    def __init__(self, message: str, **kwargs: Any) -> None:
+    ``detail`` is the reason without the reference in front (``no attribute 'x' in a``), for
+    callers that name the reference themselves.
+    """
+
+    def __init__(self, message: str, *, detail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("phase", "link")
         super().__init__(message, **kwargs)
+        self.detail = detail if detail is not None else message
+
+
+class _NotFound(ResolutionError):
+    """An attribute a reference names is not there.
+
+    Failed lookups are common (OPTIONAL references, schema checks of optional attributes), so
+    the message, with its path and "did you mean" hint, is only written when someone reads it.
+    """
+
+    def __init__(self, context: Any, ref: Reference, index: int, node: Any) -> None:
+        self._facts: tuple[Any, ...] | None = (context, ref, index, node)
+        self._message: str | None = None
+        self._detail: str | None = None
+        super().__init__("", detail="", position=ref.position)
+
+    def _write(self) -> None:
+        if self._facts is None:
+            return
+        context, ref, index, node = self._facts
+        self._facts = None
+        part = ref.parts[index]
+        candidates: list[Any] = []
+        if part.kind == ATTRIB:
+            scan: Any = node
+            while scan is not None:
+                candidates.extend(context.names(scan))
+                scan = context.parent(scan)
+        else:
+            candidates.extend(context.names(node))
+        hint = did_you_mean(str(part.name), [c for c in candidates if isinstance(c, str)])
+        where = path_text(node) if isinstance(node, ComponentDescription) else repr(node)
+        scope = f"{where} or its parents" if part.kind == ATTRIB else where
+        detail = f"no attribute {str(part.name)!r} in {scope}{hint}"
+        if self._detail is None:
+            self._detail = detail
+        if self._message is None:
+            self._message = f"unresolved reference {reference_text(ref)}: {detail}"
+
+    @property  # type: ignore[override]
+    def message(self) -> str:
+        self._write()
+        return self._message or ""
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if value:
+            self._message = value
+
+    @property  # type: ignore[override]
+    def detail(self) -> str:
+        self._write()
+        return self._detail or ""
+
+    @detail.setter
+    def detail(self, value: str) -> None:
+        if value:
+            self._detail = value
+
+    def __str__(self) -> str:
+        return self.render_one()
+
+
+def _unresolved(ref: Reference, detail: str) -> ResolutionError:
+    return ResolutionError(
+        f"unresolved reference {reference_text(ref)}: {detail}", detail=detail, position=ref.position
+    )
 
 
 class LazyReferenceError(ResolutionError):
@@ -392,7 +463,7 @@ class Resolver:
         self.context = context if context is not None else DescriptionContext()
         self.runtime = runtime
         # (id(holder), key) -> (holder, key, text) for resolutions in progress, in order.
-        self._active: dict[tuple[int, Any], tuple[Any, Any, str]] = {}
+        self._active: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
         self._depth = 0
         # Descriptions being link-resolved (id -> cd) and those finished (kept alive so ids stay unique).
         self._walking: dict[int, ComponentDescription] = {}
@@ -441,10 +512,7 @@ class Resolver:
                     raise self._not_a_node(ref, index, current)
                 parent = context.parent(current)
                 if parent is None:
-                    raise ResolutionError(
-                        f"unresolved reference {reference_text(ref)}: {path_text(current)} has no parent",
-                        position=ref.position,
-                    )
+                    raise _unresolved(ref, f"{path_text(current)} has no parent")
                 current = parent
             elif kind == ROOT:
                 current = context.root(current)
@@ -453,20 +521,16 @@ class Resolver:
             elif kind in (PROPERTY, IPROPERTY):
                 values = properties()
                 if part.name not in values:
-                    raise ResolutionError(
-                        f"unresolved reference {reference_text(ref)}: system property "
-                        f"{part.name!r} is not set (set it with SFPY_PROPERTIES='-D{part.name}=…')",
-                        position=ref.position,
+                    raise _unresolved(
+                        ref,
+                        f"system property {part.name!r} is not set "
+                        f"(set it with SFPY_PROPERTIES='-D{part.name}=…')",
                     )
                 text = values[part.name]
                 current = text if kind == PROPERTY else _parse_primitive(text, f"IPROPERTY {part.name}")
             elif kind in (ENVPROPERTY, IENVPROPERTY):
                 if part.name not in os.environ:
-                    raise ResolutionError(
-                        f"unresolved reference {reference_text(ref)}: environment variable "
-                        f"{part.name!r} is not set",
-                        position=ref.position,
-                    )
+                    raise _unresolved(ref, f"environment variable {part.name!r} is not set")
                 text = os.environ[part.name]
                 current = text if kind == ENVPROPERTY else _parse_primitive(text, f"IENVPROPERTY {part.name}")
             elif kind == CONSTANT:
@@ -489,31 +553,15 @@ class Resolver:
         return current
 
     def _not_found(self, ref: Reference, index: int, node: Any) -> ResolutionError:
-        part = ref.parts[index]
-        context = self.context
-        candidates: list[Any] = []
-        if part.kind == ATTRIB:
-            scan: Any = node
-            while scan is not None:
-                candidates.extend(context.names(scan))
-                scan = context.parent(scan)
-        else:
-            candidates.extend(context.names(node))
-        hint = did_you_mean(str(part.name), [c for c in candidates if isinstance(c, str)])
-        where = path_text(node) if isinstance(node, ComponentDescription) else repr(node)
-        scope = f"{where} or its parents" if part.kind == ATTRIB else where
-        return ResolutionError(
-            f"unresolved reference {reference_text(ref)}: no attribute {str(part.name)!r} in {scope}{hint}",
-            position=ref.position,
-        )
+        return _NotFound(self.context, ref, index, node)
 
     def _not_a_node(self, ref: Reference, index: int, value: Any) -> ResolutionError:
         before = Reference(ref.parts[:index])
         shown = reference_text(before) if index else "the start"
-        return ResolutionError(
-            f"unresolved reference {reference_text(ref)}: {shown} is a {type_name(value)}, "
-            f"not a component description, so {_part_text(ref.parts[index])} cannot be found in it",
-            position=ref.position,
+        return _unresolved(
+            ref,
+            f"{shown} is a {type_name(value)}, not a component description, "
+            f"so {_part_text(ref.parts[index])} cannot be found in it",
         )
 
     # -- link chaining ---------------------------------------------------------------------
@@ -565,7 +613,7 @@ class Resolver:
         entries = list(self._active.values())
         keys = list(self._active)
         start = keys.index(marker) if marker in self._active else 0
-        steps = [f"{path_text(h, k)} ({text})" for h, k, text in entries[start:]]
+        steps = [f"{path_text(h, k)} ({_value_text(v)})" for h, k, v in entries[start:]]
         steps.append(path_text(holder, key))
         error = CycleError(
             f"cyclic reference: {' -> '.join(steps)}",
@@ -590,7 +638,7 @@ class Resolver:
             raise LazyReferenceError("function is LAZY", position=apply.position)
         comp = apply.description.copy() if self.runtime else apply.description
         comp.parent = holder
-        errors = self.link_resolve(comp)
+        errors = self._link_params(comp)
         if errors:
             first = errors[0]
             kind = CycleError if isinstance(first, CycleError) else ResolutionError
@@ -622,14 +670,16 @@ class Resolver:
         if assertion.data:
             return assertion
         original = assertion.description
-        comp = original.copy()
-        comp.parent = holder
-        phase = comp.attributes.get("sfAssertionPhase", "dynamic")
+        phase = original.attributes.get("sfAssertionPhase", "dynamic")
         if phase not in ("static", "staticLazy", "dynamic"):
             raise ResolutionError(
                 f"sfAssertionPhase must be \"static\", \"staticLazy\" or \"dynamic\", found {phase!r}",
                 position=assertion.position,
             )
+        # A static assertion vanishes once checked, so it may be checked in place; any other
+        # keeps its text as written, so the check works on a copy.
+        comp = original if phase != "dynamic" and not self.runtime else original.copy()
+        comp.parent = holder
         params: dict[Any, Any] = {}
         lazy = False
         for name in list(comp.attributes):
@@ -675,63 +725,97 @@ class Resolver:
             return errors
         nodes: list[ComponentDescription] = [cd]
         iterators: list[Iterator[Any]] = [iter(list(cd.attributes))]
-        self._walking[id(cd)] = cd
+        walking = self._walking
+        walking[id(cd)] = cd
         while iterators:
             key = next(iterators[-1], MISSING)
             if key is MISSING:
                 done = nodes.pop()
                 iterators.pop()
-                self._walking.pop(id(done), None)
+                walking.pop(id(done), None)
                 self._walked[id(done)] = done
                 continue
             node = nodes[-1]
-            value = node.attributes.get(key, MISSING)
-            if isinstance(value, ComponentDescription):
-                target = value
-            elif (isinstance(value, (Reference, ApplyReference)) and not value.data) or value is TBD:
-                try:
-                    with self._guard(node, key, value):
-                        if value is TBD:
-                            result = self.chain(value, node, key)
-                        elif isinstance(value, AssertReference):
-                            result = self.evaluate_assertion(value, node)
-                        elif isinstance(value, ApplyReference):
-                            result = self.evaluate(value, node)
-                        else:
-                            result = self.resolve(value, node)
-                except LazyReferenceError:
-                    if not value.lazy:
-                        node.attributes[key] = value.with_flags(lazy=True)
-                    continue
-                except ResolutionError as error:
-                    errors.append(_locate(error, node, key, value))
-                    continue
-                except RecursionError:
-                    errors.append(
-                        ResolutionError(
-                            "description too deeply nested or linked to resolve",
-                            position=_position_of(node, key),
-                            path=path_text(node, key),
-                        )
-                    )
-                    continue
-                node.attributes[key] = result
-                if not isinstance(result, ComponentDescription):
-                    continue
-                if result.parent is None:
-                    result.parent = node
-                target = result
-            else:
-                continue
-            if id(target) in self._walked:
-                continue
-            if id(target) in self._walking:
-                errors.append(self._walk_cycle(target, node, key))
-                continue
-            self._walking[id(target)] = target
-            nodes.append(target)
-            iterators.append(iter(list(target.attributes)))
+            target = self._link_value(node, key, errors)
+            if target is not None:
+                walking[id(target)] = target
+                nodes.append(target)
+                iterators.append(iter(list(target.attributes)))
         return errors
+
+    def _link_params(self, comp: ComponentDescription) -> list[DescriptionError]:
+        """``link_resolve`` for a function's parameters (a flat loop: this runs very often)."""
+        errors: list[DescriptionError] = []
+        if id(comp) in self._walked:
+            return errors
+        self._walking[id(comp)] = comp
+        for key in list(comp.attributes):
+            target = self._link_value(comp, key, errors)
+            if target is not None:
+                self._walking.pop(id(target), None)
+                errors.extend(self.link_resolve(target))
+        self._walking.pop(id(comp), None)
+        self._walked[id(comp)] = comp
+        return errors
+
+    def _link_value(self, node: ComponentDescription, key: Any, errors: list) -> ComponentDescription | None:
+        """Link-resolve ``node[key]``; the description to walk into next, if any."""
+        value = node.attributes.get(key, MISSING)
+        kind = type(value)
+        if kind is ComponentDescription:
+            target = value
+        elif isinstance(value, (Reference, ApplyReference)) and not value.data or value is TBD:
+            marker = (id(node), key)
+            active = self._active
+            try:
+                if marker in active:
+                    raise self._cycle(node, key, value)
+                if self._depth >= MAX_CHAIN_DEPTH:
+                    raise _too_deep(node, key, value)
+                active[marker] = (node, key, value)
+                self._depth += 1
+                try:
+                    if isinstance(value, Reference):
+                        result = self.resolve(value, node)
+                    elif value is TBD:
+                        result = self.chain(value, node, key)
+                    elif isinstance(value, AssertReference):
+                        result = self.evaluate_assertion(value, node)
+                    else:
+                        result = self.evaluate(value, node)
+                finally:
+                    active.pop(marker, None)
+                    self._depth -= 1
+            except LazyReferenceError:
+                if not value.lazy:
+                    node.attributes[key] = value.with_flags(lazy=True)
+                return None
+            except ResolutionError as error:
+                errors.append(_locate(error, node, key, value))
+                return None
+            except RecursionError:
+                errors.append(
+                    ResolutionError(
+                        "description too deeply nested or linked to resolve",
+                        position=_position_of(node, key),
+                        path=path_text(node, key),
+                    )
+                )
+                return None
+            node.attributes[key] = result
+            if type(result) is not ComponentDescription:
+                return None
+            if result.parent is None:
+                result.parent = node
+            target = result
+        else:
+            return None
+        if id(target) in self._walked:
+            return None
+        if id(target) in self._walking:
+            errors.append(self._walk_cycle(target, node, key))
+            return None
+        return target
 
     def _walk_cycle(self, target: ComponentDescription, node: Any, key: Any) -> CycleError:
         where = path_text(node, key) if key is not None else path_text(target)
@@ -760,19 +844,26 @@ class _Guard:
         if self.marker in resolver._active:
             raise resolver._cycle(self.holder, self.key, self.value)
         if resolver._depth >= MAX_CHAIN_DEPTH:
-            raise CycleError(
-                f"references nested more than {MAX_CHAIN_DEPTH} deep while resolving "
-                f"{path_text(self.holder, self.key)} (a cycle through functions, or a very long chain)",
-                position=getattr(self.value, "position", None) or _position_of(self.holder, self.key),
-                path=path_text(self.holder, self.key),
-            )
-        text = reference_text(self.value) if isinstance(self.value, Reference) else _short(self.value)
-        resolver._active[self.marker] = (self.holder, self.key, text)
+            raise _too_deep(self.holder, self.key, self.value)
+        resolver._active[self.marker] = (self.holder, self.key, self.value)
         resolver._depth += 1
 
     def __exit__(self, *exc: Any) -> None:
         self.resolver._active.pop(self.marker, None)
         self.resolver._depth -= 1
+
+
+def _too_deep(holder: Any, key: Any, value: Any) -> CycleError:
+    return CycleError(
+        f"references nested more than {MAX_CHAIN_DEPTH} deep while resolving "
+        f"{path_text(holder, key)} (a cycle through functions, or a very long chain)",
+        position=getattr(value, "position", None) or _position_of(holder, key),
+        path=path_text(holder, key),
+    )
+
+
+def _value_text(value: Any) -> str:
+    return reference_text(value) if isinstance(value, Reference) else _short(value)
 
 
 def _short(value: Any) -> str:
@@ -802,11 +893,12 @@ def _locate(error: DescriptionError, node: Any, key: Any, value: Any) -> Descrip
 
 
 def _as_dynamic(original: ComponentDescription, assertion: AssertReference) -> AssertReference:
-    comp = original.copy()
-    comp.parent = None
-    if "sfAssertionPhase" in comp.attributes:
-        comp.remove("sfAssertionPhase")
-    return AssertReference(comp, lazy=True, position=assertion.position)
+    """The assertion as written (without sfAssertionPhase), LAZY: to be checked at run time."""
+    if "sfAssertionPhase" in original.attributes:
+        original.remove("sfAssertionPhase")
+    if assertion.lazy:
+        return assertion
+    return AssertReference(original, lazy=True, position=assertion.position)
 
 
 def resolve_reference(ref: Reference, node: Any, context: Any = None, *, runtime: bool = False) -> Any:

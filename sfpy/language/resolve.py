@@ -31,6 +31,7 @@ place in the source; independent mistakes come together (``error.more``).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -99,6 +100,10 @@ def resolve(root: ComponentDescription, *, phases: list[str] | tuple[str, ...] |
     old_limit = sys.getrecursionlimit()
     if old_limit < 20_000:
         sys.setrecursionlimit(20_000)
+    # The phases build many small objects and free none of them in cycles; the cyclic
+    # collector would scan the whole growing tree again and again (a third of the time).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _resolve(root, phases)
     except RecursionError:
@@ -106,6 +111,8 @@ def resolve(root: ComponentDescription, *, phases: list[str] | tuple[str, ...] |
             "the description is nested or linked too deeply to resolve", phase="link"
         ) from None
     finally:
+        if collecting:
+            gc.enable()
         sys.setrecursionlimit(old_limit)
 
 
@@ -238,7 +245,7 @@ class _TypePhase:
             self._error(f"cannot extend {reference_text(ref)}: it is a LAZY reference", cd, ref)
             return None
         except ResolutionError as error:
-            self._error(f"cannot resolve prototype {reference_text(ref)} of {path_text(cd)}: {error.message}", cd, ref)
+            self._error(f"cannot extend {reference_text(ref)}: {error.detail}", cd, ref)
             return None
         if not isinstance(target, ComponentDescription):
             self._error(
@@ -272,7 +279,7 @@ class _TypePhase:
                 if isinstance(value, ComponentDescription):
                     value.parent = cd
         else:
-            attributes = {key: copy_value(value, cd) for key, value in proto.attributes.items()}
+            attributes = {key: _copy(value, cd) for key, value in proto.attributes.items()}
             tags = {key: set(names) for key, names in proto.tags.items()}
             positions = dict(proto.positions)
         own_tags = cd.tags
@@ -383,6 +390,45 @@ class _TypePhase:
         )
 
 
+def _copy(value: Any, parent: ComponentDescription | None) -> Any:
+    """``copy_value`` for the type phase's many prototype copies (the hot path of big files)."""
+    kind = type(value)
+    if kind is ComponentDescription:
+        return _copy_description(value, parent)
+    if kind is list:
+        return [_copy(item, parent) for item in value]
+    if isinstance(value, ApplyReference):
+        return type(value)(
+            _copy_description(value.description, None),
+            lazy=value.lazy,
+            data=value.data,
+            position=value.position,
+        )
+    if isinstance(value, ComponentDescription):
+        return copy_value(value, parent)
+    return value
+
+
+def _copy_description(cd: ComponentDescription, parent: ComponentDescription | None) -> ComponentDescription:
+    new = ComponentDescription.__new__(ComponentDescription)
+    new.parent = parent
+    new.eager = cd.eager
+    new.position = cd.position
+    new.prototypes = [_copy(p, new) for p in cd.prototypes] if cd.prototypes else []
+    attributes = {}
+    for key, value in cd.attributes.items():
+        kind = type(value)
+        if kind is ComponentDescription:
+            value = _copy_description(value, new)
+        elif kind is list or isinstance(value, (ApplyReference, ComponentDescription)):
+            value = _copy(value, new)
+        attributes[key] = value
+    new.attributes = attributes
+    new.tags = {key: set(names) for key, names in cd.tags.items()} if cd.tags else {}
+    new.positions = dict(cd.positions)
+    return new
+
+
 # ---------------------------------------------------------------------------------------------
 # place
 # ---------------------------------------------------------------------------------------------
@@ -404,22 +450,30 @@ def _descriptions(root: ComponentDescription) -> Iterator[ComponentDescription]:
 
 
 def _place_phase(root: ComponentDescription) -> None:
+    """Passes over the tree until nothing more can be placed (SmartFrog's fix-point).
+
+    Another pass is needed only when a pass placed something while something else could not
+    be placed yet, or placed a description (which may hold placements of its own).
+    """
     resolver = Resolver(DescriptionContext())
     while True:
-        progress = False
+        placed = placed_description = False
         pending: list[DescriptionError] = []
         for cd in _descriptions(root):
-            keys = [key for key in cd.attributes if isinstance(key, Reference)]
-            for key in keys:
-                if _place(resolver, cd, key, pending):
-                    progress = True
-        if not progress:
+            for key in [key for key in cd.attributes if type(key) is Reference]:
+                outcome = _place(resolver, cd, key, pending)
+                if outcome:
+                    placed = True
+                    if outcome == 2:
+                        placed_description = True
+        if not (placed_description or (placed and pending)):
             break
     if pending:
         raise _combine(pending, "place")
 
 
-def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending: list) -> bool:
+def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending: list) -> int:
+    """0: not placed (yet); 1: placed; 2: placed a description."""
     name = key.parts[-1].name
     prefix = Reference(key.parts[:-1], position=key.position)
     shown = ":".join(str(p.name) for p in key.parts)
@@ -429,24 +483,24 @@ def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending
     except ResolutionError as error:
         pending.append(
             DescriptionError(
-                f"cannot place {shown!r} in {path_text(cd)}: {error.message}",
+                f"cannot place {shown!r} (written in {path_text(cd)}): {error.detail}",
                 position=position,
                 phase="place",
                 path=path_text(cd),
             )
         )
-        return False
+        return 0
     if not isinstance(destination, ComponentDescription):
         pending.append(
             DescriptionError(
-                f"cannot place {shown!r} in {path_text(cd)}: {reference_text(prefix)} is a "
-                f"{type_name(destination)}, not a component description",
+                f"cannot place {shown!r} (written in {path_text(cd)}): {reference_text(prefix)} "
+                f"is a {type_name(destination)}, not a component description",
                 position=position,
                 phase="place",
                 path=path_text(cd),
             )
         )
-        return False
+        return 0
     existing = destination.tags.get(name)
     if existing and SF_FINAL in existing and name in destination.attributes:
         raise DescriptionError(
@@ -466,7 +520,8 @@ def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending
         destination.positions[name] = where
     if isinstance(value, ComponentDescription):
         value.parent = destination
-    return True
+        return 2
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,32 +529,35 @@ def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending
 # ---------------------------------------------------------------------------------------------
 
 
-def _post_order(root: ComponentDescription) -> Iterator[tuple[ComponentDescription, Any, Any]]:
-    """(description, parent, key) with every description after all those inside it."""
-    stack: list[tuple[ComponentDescription, Any, Any, Iterator[tuple[Any, Any]]]] = [
-        (root, None, None, iter(list(root.attributes.items())))
-    ]
+def _with_actions(root: ComponentDescription, prefix: str) -> list[tuple[ComponentDescription, Any, Any]]:
+    """(description, parent, key) for each description with a ``<prefix>…`` attribute,
+    every one listed after all those inside it (the phase visits bottom-up)."""
+    found: list[tuple[ComponentDescription, Any, Any]] = []
+    stack: list[tuple[ComponentDescription, Any, Any]] = [(root, None, None)]
     while stack:
-        cd, parent, key, items = stack[-1]
-        item = next(items, None)
-        if item is None:
-            stack.pop()
-            yield cd, parent, key
-            continue
-        child_key, value = item
-        if isinstance(value, ComponentDescription):
-            stack.append((value, cd, child_key, iter(list(value.attributes.items()))))
-        elif isinstance(value, ApplyReference):
-            body = value.description
-            stack.append((body, None, None, iter(list(body.attributes.items()))))
+        item = stack.pop()
+        cd = item[0]
+        marked = False
+        for key, value in cd.attributes.items():
+            if type(value) is ComponentDescription:
+                stack.append((value, cd, key))
+            elif isinstance(value, ApplyReference):
+                stack.append((value.description, None, None))
+            elif isinstance(value, ComponentDescription):
+                stack.append((value, cd, key))
+            if not marked and type(key) is str and key.startswith(prefix):
+                marked = True
+        if marked:
+            found.append(item)
+    found.reverse()
+    return found
 
 
 def _action_phase(root: ComponentDescription, name: str) -> None:
     prefix = f"phase.{name}"
-    found = False
-    for cd, parent, key in _post_order(root):
+    todo = _with_actions(root, prefix)
+    for cd, parent, key in todo:
         for attribute in [k for k in cd.attributes if isinstance(k, str) and k.startswith(prefix)]:
-            found = True
             action_name = cd.attributes.get(attribute)
             action = _PHASE_ACTIONS.get(str(action_name).rsplit(".", 1)[-1]) if isinstance(action_name, str) else None
             if action is None:
@@ -516,7 +574,7 @@ def _action_phase(root: ComponentDescription, name: str) -> None:
                 error.phase = name
                 error.path = error.path or path_text(cd)
                 raise
-    if not found and name != "function":
+    if not todo and name != "function":
         raise DescriptionError(
             f"unknown phase {name!r} in phaseList: no attribute phase.{name} names an action "
             f"for it (the built-in phases are {', '.join(DEFAULT_PHASES)})"
