@@ -189,7 +189,12 @@ def _main(argv: Sequence[str] | None) -> int:
 
         app = outcome["app"]
         deadline = None if args.terminate_after is None else time.monotonic() + args.terminate_after
-        while app.wait_terminated(0.05) is None:
+        while True:
+            wait = 0.05
+            if deadline is not None and not asked:
+                wait = max(0.0, min(wait, deadline - time.monotonic()))
+            if app.wait_terminated(wait) is not None:
+                break
             if asked:
                 continue
             if signals.received is not None:

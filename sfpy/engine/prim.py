@@ -551,8 +551,21 @@ class Prim:
         self.ping()
 
     def _liveness_settings(self) -> tuple[float, int]:
-        delay = self.sf_resolve(_LIVENESS_DELAY, 0)
-        factor = self.sf_resolve(_LIVENESS_FACTOR, 2)
+        """``ATTRIB sfLivenessDelay``/``sfLivenessFactor``: own attributes, else the parent's
+        settings (already known: parents start first), else the process defaults."""
+        context = self._context
+        parent = self._parent
+        inherited = parent._liveness_settings() if parent is not None and (
+            "sfLivenessDelay" not in context or "sfLivenessFactor" not in context
+        ) else None
+        if "sfLivenessDelay" in context or inherited is None:
+            delay = self.sf_resolve(_LIVENESS_DELAY, 0)
+        else:
+            delay = inherited[0]
+        if "sfLivenessFactor" in context or inherited is None:
+            factor = self.sf_resolve(_LIVENESS_FACTOR, 2)
+        else:
+            factor = inherited[1]
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
             raise LifecycleError(
                 f"sfLivenessDelay must be a number of seconds >= 0, not {delay!r}",

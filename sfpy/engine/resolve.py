@@ -67,11 +67,19 @@ NAMED_WORDS = {ATTRIB, HERE, HOST, PROPERTY, IPROPERTY, ENVPROPERTY, IENVPROPERT
 
 
 class _NotFound(Exception):
-    """Internal: an attribute is not in a context (candidates for "did you mean")."""
+    """Internal: an attribute is not in a context (names listed only for a message)."""
 
-    def __init__(self, candidates: list[str]) -> None:
+    def __init__(self, context: Any) -> None:
         super().__init__()
-        self.candidates = candidates
+        self.context = context
+
+    @property
+    def candidates(self) -> list[str]:
+        context = self.context
+        if isinstance(context, ComponentDescription):
+            return [k for k in context.attributes if isinstance(k, str)]
+        names = getattr(context, "_sf_names", None)
+        return names() if names else []
 
 
 def parse_reference(text: str) -> Reference:
@@ -210,15 +218,14 @@ class Resolver:
         if isinstance(context, ComponentDescription):
             if name in context.attributes and (first or "sfLocal" not in context.tags_of(name)):
                 return context.attributes[name]
-            raise _NotFound(list(context.attributes))
+            raise _NotFound(context)
         lookup = getattr(context, "_sf_lookup", None)
         if lookup is None:
-            raise _NotFound([])
+            raise _NotFound(None)
         try:
             return lookup(name, first)
         except KeyError:
-            names = getattr(context, "_sf_names", None)
-            raise _NotFound(names() if names else []) from None
+            raise _NotFound(context) from None
 
     def _container(self, context: Any, *, for_attrib: bool) -> Any:
         if isinstance(context, ComponentDescription):
