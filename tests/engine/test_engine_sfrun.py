@@ -125,7 +125,7 @@ def test_terminate_after_waits_that_long(app_file):
     lines = result.stderr.splitlines()
     started = next(float(line.split()[-1][:-1]) for line in lines if line.startswith("sfConfig  STARTED"))
     ended = next(float(line.split()[-1][:-1]) for line in lines if line.startswith("sfConfig  TERMINATED"))
-    assert 1.0 <= ended - started < 2.0
+    assert 0.99 <= ended - started < 2.0  # lines show hundredths
     assert time.monotonic() - began >= 1.0
 
 
