@@ -104,7 +104,7 @@ __all__ = [
 ]
 
 SF_LOCAL = "sfLocal"
-MAX_CHAIN_DEPTH = 400  # nested resolutions (link chains, functions inside functions)
+MAX_CHAIN_DEPTH = 2000  # nested resolutions (link chains, functions inside functions)
 
 
 class _Missing:
@@ -459,9 +459,14 @@ class Resolver:
     with its path instead of recursing forever.
     """
 
-    def __init__(self, context: Any = None, *, runtime: bool = False) -> None:
+    def __init__(self, context: Any = None, *, runtime: bool = False, memoize: bool = False) -> None:
         self.context = context if context is not None else DescriptionContext()
         self.runtime = runtime
+        # memoize (the link phase): a link met while following another is replaced by its
+        # value, as the walk would do when it gets there, so long chains cost linear time.
+        # Only when no function or assertion ran on the way, so results are the same.
+        self.memoize = memoize and not runtime
+        self._evaluations = 0
         # (id(holder), key) -> (holder, key, text) for resolutions in progress, in order.
         self._active: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
         self._depth = 0
@@ -575,7 +580,17 @@ class Resolver:
             if value.data:
                 return value
             with self._guard(holder, key, value):
-                return self.resolve(value, holder)
+                before = self._evaluations
+                result = self.resolve(value, holder)
+            if (
+                self.memoize
+                and before == self._evaluations
+                and type(result) is not ComponentDescription
+                and isinstance(holder, ComponentDescription)
+                and holder.attributes.get(key) is value
+            ):
+                holder.attributes[key] = result
+            return result
         if isinstance(value, ApplyReference):
             if value.data:
                 return value
@@ -634,6 +649,7 @@ class Resolver:
 
         if apply.data:
             return apply
+        self._evaluations += 1
         if apply.lazy and not self.runtime:
             raise LazyReferenceError("function is LAZY", position=apply.position)
         comp = apply.description.copy() if self.runtime else apply.description
@@ -669,6 +685,7 @@ class Resolver:
 
         if assertion.data:
             return assertion
+        self._evaluations += 1
         original = assertion.description
         phase = original.attributes.get("sfAssertionPhase", "dynamic")
         if phase not in ("static", "staticLazy", "dynamic"):
@@ -790,6 +807,8 @@ class Resolver:
                 if not value.lazy:
                     node.attributes[key] = value.with_flags(lazy=True)
                 return None
+            except _TooDeep:
+                raise
             except ResolutionError as error:
                 errors.append(_locate(error, node, key, value))
                 return None
@@ -853,8 +872,12 @@ class _Guard:
         self.resolver._depth -= 1
 
 
+class _TooDeep(CycleError):
+    """Resolution nested beyond MAX_CHAIN_DEPTH: reported once, the phase stops there."""
+
+
 def _too_deep(holder: Any, key: Any, value: Any) -> CycleError:
-    return CycleError(
+    return _TooDeep(
         f"references nested more than {MAX_CHAIN_DEPTH} deep while resolving "
         f"{path_text(holder, key)} (a cycle through functions, or a very long chain)",
         position=getattr(value, "position", None) or _position_of(holder, key),

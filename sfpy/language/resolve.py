@@ -623,8 +623,11 @@ def _sfconfig_phase(root: ComponentDescription) -> ComponentDescription:
 
 
 def _link_phase(act_on: ComponentDescription) -> None:
-    resolver = Resolver(DescriptionContext())
-    errors = resolver.link_resolve(act_on)
+    resolver = Resolver(DescriptionContext(), memoize=True)
+    try:
+        errors = resolver.link_resolve(act_on)
+    except CycleError as error:  # nested too deeply: one report, no more work
+        errors = [error]
     if not errors:
         return
     unique: list[DescriptionError] = []
