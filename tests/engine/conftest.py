@@ -4,26 +4,12 @@ registered, and helpers to write descriptions by hand or as text."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import engine_components
 import pytest
 
 from sfpy.engine import Process
 from sfpy.language.model import ComponentDescription
-
-PRIM = "org.smartfrog.sfcore.prim.PrimImpl"
-COMPOUND = "org.smartfrog.sfcore.compound.CompoundImpl"
-
-
-def cd(sf_class: str | None = COMPOUND, *, eager: bool = True, **attributes: Any) -> ComponentDescription:
-    """A resolved description built by hand: ``cd("test.Recorder", a=cd(...), size=3)``."""
-    description = ComponentDescription(eager=eager)
-    if sf_class is not None:
-        description.put("sfClass", sf_class)
-    for key, value in attributes.items():
-        description.put(key, value)
-    return description
 
 
 @pytest.fixture

@@ -10,9 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sfpy.engine import Compound, LivenessError, PingMissed, Prim, register
 from sfpy.language.model import ComponentDescription
+
+PRIM = "org.smartfrog.sfcore.prim.PrimImpl"
+COMPOUND = "org.smartfrog.sfcore.compound.CompoundImpl"
 
 JOURNAL: list[tuple[str, str]] = []
 _journal_lock = threading.Lock()
@@ -193,3 +197,13 @@ def register_all() -> None:
 def journal_of(path: str | Path) -> list[tuple[str, str]]:
     lines = Path(path).read_text(encoding="utf-8").splitlines() if Path(path).exists() else []
     return [tuple(line.split(" ", 1)) for line in lines]  # type: ignore[misc]
+
+
+def cd(sf_class: str | None = COMPOUND, *, eager: bool = True, **attributes: Any) -> ComponentDescription:
+    """A resolved description built by hand: ``cd("test.Recorder", a=cd(...), size=3)``."""
+    description = ComponentDescription(eager=eager)
+    if sf_class is not None:
+        description.put("sfClass", sf_class)
+    for key, value in attributes.items():
+        description.put(key, value)
+    return description

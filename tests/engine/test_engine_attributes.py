@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from conftest import COMPOUND, cd
+from engine_components import COMPOUND, cd
 
 from sfpy.engine import ABSENT, EngineError, Prim, ResolutionError
 from sfpy.language.model import Long, Reference, RefPart

@@ -8,7 +8,7 @@ import time
 
 import engine_components
 import pytest
-from conftest import COMPOUND, cd
+from engine_components import COMPOUND, cd
 
 from sfpy.engine import (
     Compound,

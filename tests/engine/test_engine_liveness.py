@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import COMPOUND, cd
+from engine_components import COMPOUND, cd
 
 from sfpy.engine import State
 

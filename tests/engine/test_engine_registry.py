@@ -4,7 +4,7 @@ anywhere in the tree is a description error before anything is created."""
 from __future__ import annotations
 
 import pytest
-from conftest import COMPOUND, PRIM, cd
+from engine_components import COMPOUND, PRIM, cd
 
 from sfpy.engine import ComponentClassError, Compound, Prim, lookup, register, registry
 from sfpy.language.errors import DescriptionError
