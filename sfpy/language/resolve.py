@@ -76,6 +76,8 @@ SF_OVERRIDE = "sfOverride"
 SF_TEMP = "sfTemp"
 MAX_ERRORS = 50
 MAX_COPIED = 5_000_000
+MAX_COPIED_ATTRIBUTES = 3_000_000  # a "billion laughs" of nested extends stops here
+MAX_PROTOTYPE_DEPTH = 1000  # x extends y, y extends z… resolved inside one another
 
 PhaseAction = Callable[[ComponentDescription, "ComponentDescription | None", Any], None]
 _PHASE_ACTIONS: dict[str, PhaseAction] = {}
@@ -196,6 +198,8 @@ class _TypePhase:
         # The descriptions being deep-resolved, each with the (extending cd, reference) that led there.
         self.chain: list[tuple[ComponentDescription, tuple[ComponentDescription, Reference] | None]] = []
         self.keep: list[ComponentDescription] = []  # keeps ids unique while the phase runs
+        self.copied = [0]  # attributes copied from prototypes, against MAX_COPIED_ATTRIBUTES
+        self.depth = 0  # prototypes being resolved inside one another
         self.resolver = Resolver(_TypeContext(self))
 
     def run(self) -> None:
@@ -255,8 +259,20 @@ class _TypePhase:
                 ref,
             )
             return None
-        if not self.deep(target, (cd, ref)):
-            return None
+        if self.depth >= MAX_PROTOTYPE_DEPTH:
+            raise CycleError(
+                f"extends nested more than {MAX_PROTOTYPE_DEPTH} deep: {path_text(cd)} extends "
+                f"{reference_text(ref)}, which needs its own prototypes resolved first, and so on",
+                position=ref.position or cd.position,
+                phase="type",
+                path=path_text(cd),
+            )
+        self.depth += 1
+        try:
+            if not self.deep(target, (cd, ref)):
+                return None
+        finally:
+            self.depth -= 1
         return target
 
     def _error(self, message: str, cd: ComponentDescription, ref: Reference | None = None) -> None:
@@ -279,7 +295,18 @@ class _TypePhase:
                 if isinstance(value, ComponentDescription):
                     value.parent = cd
         else:
-            attributes = {key: _copy(value, cd) for key, value in proto.attributes.items()}
+            count = self.copied
+            count[0] += len(proto.attributes)
+            attributes = {key: _copy(value, cd, count) for key, value in proto.attributes.items()}
+            if count[0] > MAX_COPIED_ATTRIBUTES:
+                raise CycleError(
+                    f"the description grows too large through extends: more than "
+                    f"{MAX_COPIED_ATTRIBUTES:,} attributes copied from prototypes "
+                    f"(the last one {path_text(proto)}, into {path_text(cd)})",
+                    position=cd.position,
+                    phase="type",
+                    path=path_text(cd),
+                )
             tags = {key: set(names) for key, names in proto.tags.items()}
             positions = dict(proto.positions)
         own_tags = cd.tags
@@ -390,16 +417,19 @@ class _TypePhase:
         )
 
 
-def _copy(value: Any, parent: ComponentDescription | None) -> Any:
-    """``copy_value`` for the type phase's many prototype copies (the hot path of big files)."""
+def _copy(value: Any, parent: ComponentDescription | None, count: list[int]) -> Any:
+    """``copy_value`` for the type phase's many prototype copies (the hot path of big files).
+
+    ``count[0]`` counts the attributes copied, against the phase's budget.
+    """
     kind = type(value)
     if kind is ComponentDescription:
-        return _copy_description(value, parent)
+        return _copy_description(value, parent, count)
     if kind is list:
-        return [_copy(item, parent) for item in value]
+        return [_copy(item, parent, count) for item in value]
     if isinstance(value, ApplyReference):
         return type(value)(
-            _copy_description(value.description, None),
+            _copy_description(value.description, None, count),
             lazy=value.lazy,
             data=value.data,
             position=value.position,
@@ -409,19 +439,22 @@ def _copy(value: Any, parent: ComponentDescription | None) -> Any:
     return value
 
 
-def _copy_description(cd: ComponentDescription, parent: ComponentDescription | None) -> ComponentDescription:
+def _copy_description(
+    cd: ComponentDescription, parent: ComponentDescription | None, count: list[int]
+) -> ComponentDescription:
     new = ComponentDescription.__new__(ComponentDescription)
     new.parent = parent
     new.eager = cd.eager
     new.position = cd.position
-    new.prototypes = [_copy(p, new) for p in cd.prototypes] if cd.prototypes else []
+    new.prototypes = [_copy(p, new, count) for p in cd.prototypes] if cd.prototypes else []
     attributes = {}
+    count[0] += len(cd.attributes)
     for key, value in cd.attributes.items():
         kind = type(value)
         if kind is ComponentDescription:
-            value = _copy_description(value, new)
+            value = _copy_description(value, new, count)
         elif kind is list or isinstance(value, (ApplyReference, ComponentDescription)):
-            value = _copy(value, new)
+            value = _copy(value, new, count)
         attributes[key] = value
     new.attributes = attributes
     new.tags = {key: set(names) for key, names in cd.tags.items()} if cd.tags else {}
