@@ -497,21 +497,15 @@ class Resolver:
         for index in range(start, len(parts)):
             part = parts[index]
             kind = part.kind
-            if kind in (HERE, ATTRIB):
+            if kind == HERE:
                 if not context.is_node(current):
                     raise self._not_a_node(ref, index, current)
-                holder = current
-                first = index == 0
-                value = context.lookup(holder, part.name, first)
-                if kind == ATTRIB:
-                    while value is MISSING:
-                        holder = context.parent(holder)
-                        if holder is None:
-                            break
-                        value = context.lookup(holder, part.name, first)
+                value = context.lookup(current, part.name, index == 0)
                 if value is MISSING:
                     raise self._not_found(ref, index, current)
-                current = self.chain(value, holder, part.name)
+                current = self.chain(value, current, part.name)
+            elif kind == ATTRIB:
+                return self._attrib(ref, index, current)
             elif kind == PARENT:
                 if not context.is_node(current):
                     raise self._not_a_node(ref, index, current)
@@ -556,6 +550,35 @@ class Resolver:
             else:
                 raise ResolutionError(f"unknown reference part {kind!r} in {reference_text(ref)}")
         return current
+
+    def _attrib(self, ref: Reference, index: int, node: Any) -> Any:
+        """``ATTRIB n`` and the rest of the reference, tried here, then in each parent.
+
+        As SmartFrog's AttribReferencePart: the search moves up not only when ``n`` is
+        missing but also when the rest of the reference fails from the ``n`` found (``a:b``
+        finds the nearest ``a`` that has a ``b``). A LAZY value or a cycle stops the search.
+        """
+        context = self.context
+        if not context.is_node(node):
+            raise self._not_a_node(ref, index, node)
+        part = ref.parts[index]
+        first = index == 0
+        last = index == len(ref.parts) - 1
+        failure: ResolutionError | None = None
+        holder = node
+        while holder is not None:
+            value = context.lookup(holder, part.name, first)
+            if value is not MISSING:
+                try:
+                    value = self.chain(value, holder, part.name)
+                    return value if last else self._walk(ref, value, index + 1)
+                except (LazyReferenceError, CycleError):
+                    raise
+                except ResolutionError as error:
+                    if failure is None:
+                        failure = error
+            holder = context.parent(holder)
+        raise failure if failure is not None else self._not_found(ref, index, node)
 
     def _not_found(self, ref: Reference, index: int, node: Any) -> ResolutionError:
         return _NotFound(self.context, ref, index, node)

@@ -76,7 +76,7 @@ SF_OVERRIDE = "sfOverride"
 SF_TEMP = "sfTemp"
 MAX_ERRORS = 50
 MAX_COPIED = 5_000_000
-MAX_COPIED_ATTRIBUTES = 3_000_000  # a "billion laughs" of nested extends stops here
+MAX_COPIED_ATTRIBUTES = 2_000_000  # a "billion laughs" of nested extends stops here
 MAX_PROTOTYPE_DEPTH = 1000  # x extends y, y extends z… resolved inside one another
 
 PhaseAction = Callable[[ComponentDescription, "ComponentDescription | None", Any], None]
