@@ -134,6 +134,7 @@ class Prim:
         self._deploy_called = False
         self._timers: set[Timer] | None = None
         self._log: logging.LoggerAdapter | None = None
+        self._liveness_cache: tuple[float, int] | None = None
 
     # ===========================================================================================
     # Hooks: override these.
@@ -527,6 +528,8 @@ class Prim:
         )
 
     def _attribute_changed(self, name: str, old: Any, new: Any) -> None:
+        if name in ("sfLivenessDelay", "sfLivenessFactor"):
+            self._liveness_cache = None  # children started later see the new value
         if not self._deploy_called or self._state in _ENDING or self._lifecycle is None:
             return
 
@@ -552,7 +555,15 @@ class Prim:
 
     def _liveness_settings(self) -> tuple[float, int]:
         """``ATTRIB sfLivenessDelay``/``sfLivenessFactor``: own attributes, else the parent's
-        settings (already known: parents start first), else the process defaults."""
+        settings (already known: parents start first), else the process defaults. Cached
+        until one of the two attributes changes here."""
+        cached = self._liveness_cache
+        if cached is not None:
+            return cached
+        cached = self._liveness_cache = self._compute_liveness_settings()
+        return cached
+
+    def _compute_liveness_settings(self) -> tuple[float, int]:
         context = self._context
         parent = self._parent
         inherited = parent._liveness_settings() if parent is not None and (

@@ -21,6 +21,8 @@ COMPOUND = "org.smartfrog.sfcore.compound.CompoundImpl"
 JOURNAL: list[tuple[str, str]] = []
 _journal_lock = threading.Lock()
 _running = {"hooks": 0, "overlaps": 0}
+#: set by a Recorder with ``holdForRequest`` when its start hook begins
+GATE = threading.Event()
 
 
 def note(component: Prim, event: str) -> None:
@@ -54,6 +56,7 @@ def overlaps() -> int:
 def reset() -> None:
     with _journal_lock:
         JOURNAL.clear()
+        GATE.clear()
         _running["hooks"] = 0
         _running["overlaps"] = 0
 
@@ -67,6 +70,13 @@ class Recorder(Prim):
             note(self, phase)
             if self.sf_resolve("sleepIn", None) == phase:
                 time.sleep(float(self.sf_resolve("sleep", 0.2)))
+            if phase == "start" and self.sf_resolve("holdForRequest", False) is True:
+                # keep this hook running until another thread has asked for a lifecycle step
+                GATE.set()
+                deadline = time.monotonic() + 10
+                while not self._lifecycle.pending() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                time.sleep(0.05)
             if self.sf_resolve("failIn", None) == phase:
                 raise RuntimeError(f"{phase} refused by {self.sf_name}")
 
@@ -126,8 +136,11 @@ class SelfTerminating(Prim):
 
         delay = float(self.sf_resolve("after", 0.0))
         abnormal = self.sf_resolve("abnormal", False) is True
+        gated = self.sf_resolve("afterGate", False) is True
 
         def later() -> None:
+            if gated:
+                GATE.wait(10)
             time.sleep(delay)
             record = (TerminationRecord.abnormal("it broke") if abnormal
                       else TerminationRecord.normal("work done"))

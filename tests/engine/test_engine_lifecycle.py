@@ -205,8 +205,8 @@ def test_hooks_of_one_application_never_overlap_when_a_child_ends_during_start(p
     still running: the termination waits for that hook, then terminates the compound."""
     description = cd(
         COMPOUND,
-        quick=cd("test.SelfTerminating", after=0.0, abnormal=True),
-        slow=cd(REC, sleepIn="start", sleep=0.3),
+        quick=cd("test.SelfTerminating", afterGate=True, abnormal=True),
+        slow=cd(REC, holdForRequest=True),
         never=cd(REC),
     )
     with pytest.raises(DeploymentError) as failure:

@@ -63,9 +63,9 @@ def test_healthy_children_are_pinged_every_delay_and_keep_running(process):
     assert app.state is State.STARTED
     for name in ("a", "b:c"):
         pinged = app.sf_resolve(name)
-        assert 4 <= pinged.pings <= 7
+        assert 3 <= pinged.pings <= 7
         gaps = [b - a for a, b in zip(pinged.ping_times, pinged.ping_times[1:], strict=False)]
-        assert all(delay * 0.5 < gap < delay * 2 for gap in gaps)
+        assert all(delay * 0.5 < gap < delay * 3 for gap in gaps)
 
 
 def test_liveness_off_with_zero_delay(process):
