@@ -392,6 +392,8 @@ class _TypePhase:
                 if isinstance(value, ComponentDescription):
                     children.append(value)
                 elif isinstance(value, ApplyReference):
+                    if value.description.parent is None:
+                        value.description.parent = cd  # where it will be evaluated
                     children.append(value.description)
         stack.append([cd, iter(children), ok])
 
