@@ -766,6 +766,7 @@ class _Parser:
     def parse(self, text: str, filename: str) -> ComponentDescription:
         if "\\u" in text:
             text = _UNICODE_ESCAPE_RE.sub(lambda m: m.group(1) + chr(int(m.group(2), 16)), text)
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")  # \uD83D\uDE00 is one character, as in Java
         driver, builder, lexer = _lark()
         errors: list[DescriptionError] = []
         current = text
