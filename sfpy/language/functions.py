@@ -525,8 +525,10 @@ def _random_function(call: Call) -> Any:
 def _date(call: Call) -> str:
     """``new java.util.Date().toString()``: ``Mon Nov 23 23:22:08 UTC 2026``."""
     now = time.localtime()
-    return time.strftime("%a %b %d %H:%M:%S ", now) + (time.strftime("%Z", now) or "UTC") + time.strftime(
-        " %Y", now
+    return (
+        time.strftime("%a %b %d %H:%M:%S ", now)
+        + (time.strftime("%Z", now) or "UTC")
+        + time.strftime(" %Y", now)
     )
 
 
@@ -539,7 +541,9 @@ def _parse_reference(call: Call, text: str) -> Reference:
         raise call.fail(f"Error constructing reference in Ref function: {error.message}") from None
     value = cd.attributes.get("reference")
     if len(cd.attributes) != 1 or not isinstance(value, Reference):
-        raise call.fail(f"Error constructing reference in Ref function: {text!r} is not a reference")
+        raise call.fail(
+            f"Error constructing reference in Ref function: {text!r} is not a reference"
+        )
     return value
 
 
@@ -616,9 +620,7 @@ def _user_input(call: Call) -> str:
     if not interactive:
         if default is None:
             where = path_text(call.holder, attribute) if attribute is not None else "userinput"
-            raise call.fail(
-                f"no terminal to ask for {where} and no 'default' to use instead"
-            )
+            raise call.fail(f"no terminal to ask for {where} and no 'default' to use instead")
         return default
     sys.stderr.write(prompt)
     sys.stderr.flush()
@@ -636,7 +638,9 @@ def _user_input(call: Call) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def construct_function(cd: ComponentDescription, parent: ComponentDescription | None, key: Any) -> None:
+def construct_function(
+    cd: ComponentDescription, parent: ComponentDescription | None, key: Any
+) -> None:
     """ConstructFunction: ``cd`` (with ``phase.function``) becomes ``APPLY {…}`` in its parent.
 
     The application holds ``sfFunctionClass`` first, then the other attributes in order;
@@ -661,7 +665,9 @@ def construct_function(cd: ComponentDescription, parent: ComponentDescription | 
         if isinstance(value, ComponentDescription):
             value.parent = comp
     positions = cd.positions
-    comp.positions = {k: p for k, p in positions.items() if k != FUNCTION_PHASE} if positions else {}
+    comp.positions = (
+        {k: p for k, p in positions.items() if k != FUNCTION_PHASE} if positions else {}
+    )
     lazy = cd.attributes.get(FUNCTION_LAZY, False) is True
     parent.attributes[key] = ApplyReference(comp, lazy=lazy, position=cd.position)
 

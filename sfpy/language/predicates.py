@@ -102,16 +102,18 @@ _CLASSES: dict[str, Callable[[Any], bool]] = {
     "org.smartfrog.sfcore.componentdescription.ComponentDescriptionImpl": lambda v: isinstance(
         v, ComponentDescription
     ),
-    "org.smartfrog.sfcore.languages.sf.sfcomponentdescription.SFComponentDescription": lambda v: isinstance(
-        v, ComponentDescription
+    "org.smartfrog.sfcore.languages.sf.sfcomponentdescription.SFComponentDescription": lambda v: (
+        isinstance(v, ComponentDescription)
     ),
-    "org.smartfrog.sfcore.languages.sf.sfcomponentdescription.SFComponentDescriptionImpl": lambda v: isinstance(
-        v, ComponentDescription
+    "org.smartfrog.sfcore.languages.sf.sfcomponentdescription.SFComponentDescriptionImpl": lambda v: (
+        isinstance(v, ComponentDescription)
     ),
     "org.smartfrog.sfcore.common.SFNull": lambda v: v is NULL,
     "org.smartfrog.sfcore.languages.sf.sfcomponentdescription.SFNull": lambda v: v is NULL,
     "org.smartfrog.sfcore.common.SFByteArray": lambda v: isinstance(v, ByteArray),
-    "org.smartfrog.sfcore.reference.Reference": lambda v: isinstance(v, (Reference, ApplyReference)),
+    "org.smartfrog.sfcore.reference.Reference": lambda v: isinstance(
+        v, (Reference, ApplyReference)
+    ),
     _SF_REFERENCE: lambda v: isinstance(v, (Reference, ApplyReference)),
     _SF_APPLY: lambda v: isinstance(v, ApplyReference) and not isinstance(v, AssertReference),
     "org.smartfrog.sfcore.reference.ApplyReference": lambda v: isinstance(v, ApplyReference),
@@ -184,13 +186,17 @@ def check_schema_element(call: Call) -> bool:
     params = call.params
     name = params.get("name")
     if not isinstance(name, str):
-        raise AssertionError_(f"error in schema: entry has no attribute name ({name!r})", position=call.position)
+        raise AssertionError_(
+            f"error in schema: entry has no attribute name ({name!r})", position=call.position
+        )
     error = "error in schema: "
     description = params.get("description", "")
     description = description if isinstance(description, str) else str(description)
     binding = params.get("binding", "anyBinding")
     if binding not in ("anyBinding", "eager", "lazy"):
-        raise AssertionError_(f"{error}binding not valid value for attribute '{name}'", position=call.position)
+        raise AssertionError_(
+            f"{error}binding not valid value for attribute '{name}'", position=call.position
+        )
     schema_class = params.get("class", "anyClass")
     optional = params.get("optional", False)
     if not isinstance(optional, bool):
@@ -216,7 +222,9 @@ def check_schema_element(call: Call) -> bool:
     if value is None:
         if optional:
             return True
-        raise AssertionError_(f"{error}non-optional attribute {shown} is missing", position=call.position)
+        raise AssertionError_(
+            f"{error}non-optional attribute {shown} is missing", position=call.position
+        )
 
     try:
         if isinstance(value, (Reference, _LazyMarker)) or (
@@ -234,7 +242,8 @@ def check_schema_element(call: Call) -> bool:
                 )
         elif binding == "lazy":
             raise AssertionError_(
-                f"{error}non-reference value found for lazy attribute {shown}", position=call.position
+                f"{error}non-reference value found for lazy attribute {shown}",
+                position=call.position,
             )
         elif not _valid_class(schema_class, value, name):
             raise AssertionError_(
@@ -244,7 +253,8 @@ def check_schema_element(call: Call) -> bool:
             )
     except KeyError as missing:
         raise AssertionError_(
-            f"error checking attribute {shown}: class not found: {missing.args[0]}", position=call.position
+            f"error checking attribute {shown}: class not found: {missing.args[0]}",
+            position=call.position,
         ) from None
     return True
 
@@ -271,7 +281,9 @@ def _valid_class(schema_class: Any, value: Any, name: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def construct_assertions(cd: ComponentDescription, parent: ComponentDescription | None, key: Any) -> None:
+def construct_assertions(
+    cd: ComponentDescription, parent: ComponentDescription | None, key: Any
+) -> None:
     """ConstructAssertions: ``x extends Assertions {…}`` becomes ``ASSERT {…}`` in its parent."""
     if parent is None:
         return
@@ -288,7 +300,9 @@ def construct_assertions(cd: ComponentDescription, parent: ComponentDescription 
     parent.attributes[key] = AssertReference(comp, position=cd.position)
 
 
-def construct_schema(cd: ComponentDescription, parent: ComponentDescription | None, key: Any) -> None:
+def construct_schema(
+    cd: ComponentDescription, parent: ComponentDescription | None, key: Any
+) -> None:
     """ConstructSchema: each entry (an APPLY of CheckSchemaElement) gets its ``name``; the
     whole becomes ``ASSERT {entries…; sfFunctionClass CheckAssertions; sfAssertionPhase …}``."""
     if parent is None:

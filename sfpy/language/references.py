@@ -205,7 +205,9 @@ class _NotFound(ResolutionError):
 
 def _unresolved(ref: Reference, detail: str) -> ResolutionError:
     return ResolutionError(
-        f"unresolved reference {reference_text(ref)}: {detail}", detail=detail, position=ref.position
+        f"unresolved reference {reference_text(ref)}: {detail}",
+        detail=detail,
+        position=ref.position,
     )
 
 
@@ -242,7 +244,9 @@ def path_text(node: Any, key: Any = None) -> str:
     names: list[str] = []
     current = node
     guard = 0
-    while isinstance(current, ComponentDescription) and current.parent is not None and guard < 10_000:
+    while (
+        isinstance(current, ComponentDescription) and current.parent is not None and guard < 10_000
+    ):
         parent = current.parent
         name = _name_in(parent, current)
         names.append("?" if name is None else _key_text(name))
@@ -373,7 +377,9 @@ def _parse_primitive(text: str, what: str) -> Any:
     except DescriptionError:
         raise ResolutionError(f"{what}: {text!r} is not a primitive value") from None
     value = cd.attributes.get("value", MISSING)
-    if len(cd.attributes) != 1 or isinstance(value, (Reference, ApplyReference, ComponentDescription)):
+    if len(cd.attributes) != 1 or isinstance(
+        value, (Reference, ApplyReference, ComponentDescription)
+    ):
         raise ResolutionError(f"{what}: {text!r} is not a primitive value")
     return value
 
@@ -459,7 +465,9 @@ class Resolver:
     with its path instead of recursing forever.
     """
 
-    def __init__(self, context: Any = None, *, runtime: bool = False, memoize: bool = False) -> None:
+    def __init__(
+        self, context: Any = None, *, runtime: bool = False, memoize: bool = False
+    ) -> None:
         self.context = context if context is not None else DescriptionContext()
         self.runtime = runtime
         # memoize (the link phase): a link met while following another is replaced by its
@@ -526,12 +534,18 @@ class Resolver:
                         f"(set it with SFPY_PROPERTIES='-D{part.name}=…')",
                     )
                 text = values[part.name]
-                current = text if kind == PROPERTY else _parse_primitive(text, f"IPROPERTY {part.name}")
+                current = (
+                    text if kind == PROPERTY else _parse_primitive(text, f"IPROPERTY {part.name}")
+                )
             elif kind in (ENVPROPERTY, IENVPROPERTY):
                 if part.name not in os.environ:
                     raise _unresolved(ref, f"environment variable {part.name!r} is not set")
                 text = os.environ[part.name]
-                current = text if kind == ENVPROPERTY else _parse_primitive(text, f"IENVPROPERTY {part.name}")
+                current = (
+                    text
+                    if kind == ENVPROPERTY
+                    else _parse_primitive(text, f"IENVPROPERTY {part.name}")
+                )
             elif kind == CONSTANT:
                 try:
                     current = constant_value(str(part.name))
@@ -713,7 +727,7 @@ class Resolver:
         phase = original.attributes.get("sfAssertionPhase", "dynamic")
         if phase not in ("static", "staticLazy", "dynamic"):
             raise ResolutionError(
-                f"sfAssertionPhase must be \"static\", \"staticLazy\" or \"dynamic\", found {phase!r}",
+                f'sfAssertionPhase must be "static", "staticLazy" or "dynamic", found {phase!r}',
                 position=assertion.position,
             )
         # A static assertion vanishes once checked, so it may be checked in place; any other
@@ -744,7 +758,9 @@ class Resolver:
         result = call_function(comp, params, holder, self, assertion.position)
         if result is not True:
             what = "false" if result is False else "non boolean result"
-            raise ResolutionError(f"Assertion failure ({what}) in {path_text(holder)}", position=assertion.position)
+            raise ResolutionError(
+                f"Assertion failure ({what}) in {path_text(holder)}", position=assertion.position
+            )
         if phase == "dynamic":
             return _as_dynamic(original, assertion)
         return TEMP
@@ -798,7 +814,9 @@ class Resolver:
         self._walked[id(comp)] = comp
         return errors
 
-    def _link_value(self, node: ComponentDescription, key: Any, errors: list) -> ComponentDescription | None:
+    def _link_value(
+        self, node: ComponentDescription, key: Any, errors: list
+    ) -> ComponentDescription | None:
         """Link-resolve ``node[key]``; the description to walk into next, if any."""
         value = node.attributes.get(key, MISSING)
         kind = type(value)
@@ -947,6 +965,8 @@ def _as_dynamic(original: ComponentDescription, assertion: AssertReference) -> A
     return AssertReference(original, lazy=True, position=assertion.position)
 
 
-def resolve_reference(ref: Reference, node: Any, context: Any = None, *, runtime: bool = False) -> Any:
+def resolve_reference(
+    ref: Reference, node: Any, context: Any = None, *, runtime: bool = False
+) -> Any:
     """Resolve one reference from ``node`` (a convenience over :class:`Resolver`)."""
     return Resolver(context, runtime=runtime).resolve(ref, node)

@@ -93,7 +93,9 @@ register_phase_action("ConstructAssertions", construct_assertions)
 register_phase_action("ConstructSchema", construct_schema)
 
 
-def resolve(root: ComponentDescription, *, phases: list[str] | tuple[str, ...] | None = None) -> ComponentDescription:
+def resolve(
+    root: ComponentDescription, *, phases: list[str] | tuple[str, ...] | None = None
+) -> ComponentDescription:
     """Run the phases on the parser's ROOT (consumed) and return the resolved result.
 
     That is ``sfConfig`` (with no parent) unless a ``phaseList`` without ``sfConfig`` says
@@ -196,7 +198,9 @@ class _TypePhase:
         self.finished: dict[int, bool] = {}
         self.active: dict[int, ComponentDescription] = {}
         # The descriptions being deep-resolved, each with the (extending cd, reference) that led there.
-        self.chain: list[tuple[ComponentDescription, tuple[ComponentDescription, Reference] | None]] = []
+        self.chain: list[
+            tuple[ComponentDescription, tuple[ComponentDescription, Reference] | None]
+        ] = []
         self.keep: list[ComponentDescription] = []  # keeps ids unique while the phase runs
         self.copied = [0]  # attributes copied from prototypes, against MAX_COPIED_ATTRIBUTES
         self.depth = 0  # prototypes being resolved inside one another
@@ -410,7 +414,9 @@ class _TypePhase:
             holder, ref = via
             position = ref.position
             relation = "itself" if holder is target else "which contains it"
-            steps.append(f"{path_text(holder)} extends {reference_text(ref)} ({path_text(target)}, {relation})")
+            steps.append(
+                f"{path_text(holder)} extends {reference_text(ref)} ({path_text(target)}, {relation})"
+            )
         return CycleError(
             "cyclic extends: " + " -> ".join(steps or [path_text(target)]),
             position=position or target.position,
@@ -564,7 +570,9 @@ def _place(resolver: Resolver, cd: ComponentDescription, key: Reference, pending
 # ---------------------------------------------------------------------------------------------
 
 
-def _with_actions(root: ComponentDescription, prefix: str) -> list[tuple[ComponentDescription, Any, Any]]:
+def _with_actions(
+    root: ComponentDescription, prefix: str
+) -> list[tuple[ComponentDescription, Any, Any]]:
     """(description, parent, key) for each description with a ``<prefix>…`` attribute,
     every one listed after all those inside it (the phase visits bottom-up)."""
     found: list[tuple[ComponentDescription, Any, Any]] = []
@@ -594,7 +602,11 @@ def _action_phase(root: ComponentDescription, name: str) -> None:
     for cd, parent, key in todo:
         for attribute in [k for k in cd.attributes if isinstance(k, str) and k.startswith(prefix)]:
             action_name = cd.attributes.get(attribute)
-            action = _PHASE_ACTIONS.get(str(action_name).rsplit(".", 1)[-1]) if isinstance(action_name, str) else None
+            action = (
+                _PHASE_ACTIONS.get(str(action_name).rsplit(".", 1)[-1])
+                if isinstance(action_name, str)
+                else None
+            )
             if action is None:
                 raise DescriptionError(
                     f"unknown phase action {action_name!r} ({attribute} in {path_text(cd)}): "
@@ -634,7 +646,9 @@ def _sfconfig_phase(root: ComponentDescription) -> ComponentDescription:
     except ResolutionError as error:
         if "sfConfig" in root.attributes:
             raise DescriptionError(
-                f"Unresolved Reference: HERE sfConfig, {error.message}", position=position, phase="sfConfig"
+                f"Unresolved Reference: HERE sfConfig, {error.message}",
+                position=position,
+                phase="sfConfig",
             ) from None
         hint = did_you_mean("sfConfig", [k for k in root.attributes if isinstance(k, str)])
         raise DescriptionError(
@@ -696,7 +710,9 @@ def as_component_description(cd: ComponentDescription) -> ComponentDescription:
         source, target = work.pop()
         copied += 1
         if copied > MAX_COPIED:
-            raise DescriptionError("the resolved description is too large (or infinite)", phase="link")
+            raise DescriptionError(
+                "the resolved description is too large (or infinite)", phase="link"
+            )
         for key, value in source.attributes.items():
             if value is TEMP:
                 continue
@@ -711,13 +727,17 @@ def as_component_description(cd: ComponentDescription) -> ComponentDescription:
     return result
 
 
-def _convert(value: Any, parent: ComponentDescription | None, work: list, source: Any, key: Any) -> Any:
+def _convert(
+    value: Any, parent: ComponentDescription | None, work: list, source: Any, key: Any
+) -> Any:
     if isinstance(value, ComponentDescription):
         new = ComponentDescription(parent=parent, eager=value.eager, position=value.position)
         work.append((value, new))
         return new
     if isinstance(value, ApplyReference):
-        body = ComponentDescription(eager=value.description.eager, position=value.description.position)
+        body = ComponentDescription(
+            eager=value.description.eager, position=value.description.position
+        )
         work.append((value.description, body))
         return type(value)(body, lazy=value.lazy, data=value.data, position=value.position)
     if isinstance(value, list):

@@ -61,12 +61,17 @@ def test_nested_operators_are_constructed_innermost_first() -> None:
 
 
 def test_nary_operators_fold_over_every_parameter() -> None:
-    cfg = run(FUNCTIONS + "times10 extends product { ten 10; }\nsfConfig extends {\n  myNum extends times10 { val 34; }\n}\n")
+    cfg = run(
+        FUNCTIONS
+        + "times10 extends product { ten 10; }\nsfConfig extends {\n  myNum extends times10 { val 34; }\n}\n"
+    )
     assert same(cfg["myNum"], 340)
 
 
 def test_construct_function_puts_the_class_first_and_drops_the_phase() -> None:
-    cfg = run(FUNCTIONS + "sfConfig extends {\n  x extends sum { sfFunctionLazy true; a 1; b 2; }\n}\n")
+    cfg = run(
+        FUNCTIONS + "sfConfig extends {\n  x extends sum { sfFunctionLazy true; a 1; b 2; }\n}\n"
+    )
     apply = cfg["x"]
     assert isinstance(apply, ApplyReference) and apply.lazy
     assert list(apply.description.attributes) == ["sfFunctionClass", "sfFunctionLazy", "a", "b"]
@@ -79,18 +84,24 @@ def test_templates_outside_sfconfig_are_converted_but_not_evaluated() -> None:
 
 def test_canonical_apply_and_data_apply() -> None:
     cls = '"org.smartfrog.sfcore.languages.sf.functions.Sum"'
-    cfg = run(f"sfConfig extends {{\n  a APPLY {{ sfFunctionClass {cls}; -- 1; -- 2; }}\n  d DATA APPLY {{ sfFunctionClass {cls}; -- 1; }}\n}}\n")
+    cfg = run(
+        f"sfConfig extends {{\n  a APPLY {{ sfFunctionClass {cls}; -- 1; -- 2; }}\n  d DATA APPLY {{ sfFunctionClass {cls}; -- 1; }}\n}}\n"
+    )
     assert cfg["a"] == 3
     assert isinstance(cfg["d"], ApplyReference) and cfg["d"].data
 
 
 def test_unknown_function_class_is_named() -> None:
-    error = fails('sfConfig extends {\n  x APPLY { sfFunctionClass "com.example.Frobnicate"; a 1; }\n}\n')
+    error = fails(
+        'sfConfig extends {\n  x APPLY { sfFunctionClass "com.example.Frobnicate"; a 1; }\n}\n'
+    )
     assert error.phase == "link" and "com.example.Frobnicate" in error.message
 
 
 def test_function_without_class_is_an_error_in_the_function_phase() -> None:
-    error = fails('sfConfig extends {\n  x extends { phase.function "org.smartfrog.sfcore.languages.sf.ConstructFunction"; a 1; }\n}\n')
+    error = fails(
+        'sfConfig extends {\n  x extends { phase.function "org.smartfrog.sfcore.languages.sf.ConstructFunction"; a 1; }\n}\n'
+    )
     assert error.phase == "function" and "sfFunctionClass" in error.message
 
 
@@ -198,7 +209,9 @@ def test_concatenate_of_one_parameter_returns_it_unchanged() -> None:
 def test_vector_and_append() -> None:
     assert value('[1, "a", true, (1 + 1)]') == [1, "a", True, 2]
     assert value("([|1|] <> [|2, 3|])") == [1, 2, 3]
-    cfg = run(FUNCTIONS + 'sfConfig extends {\n  x extends append { s "not a vector"; v [|1|]; }\n}\n')
+    cfg = run(
+        FUNCTIONS + 'sfConfig extends {\n  x extends append { s "not a vector"; v [|1|]; }\n}\n'
+    )
     assert cfg["x"] == [1]
 
 
@@ -209,7 +222,8 @@ def test_vector_of_descriptions() -> None:
 
 def test_format_string() -> None:
     cfg = run(
-        FUNCTIONS + 'sfConfig extends {\n  m extends formatString { format "host $1 port $2 $10"; s1 "h"; s2 "50"; }\n}\n'
+        FUNCTIONS
+        + 'sfConfig extends {\n  m extends formatString { format "host $1 port $2 $10"; s1 "h"; s2 "50"; }\n}\n'
     )
     assert cfg["m"] == "host h port 50 h0"
     error = fails(FUNCTIONS + 'sfConfig extends {\n  m extends formatString { format "$3"; }\n}\n')
@@ -245,14 +259,17 @@ def test_if_then_else_and_switch() -> None:
     assert value('IF (1 < 0) THEN "y" ELSE "n" FI') == "n"
     assert value("SWITCH IF false THEN 1 IF true THEN 2 IF true THEN 3 ENDSWITCH") == 2
     assert value("SWITCH IF false THEN 1 ENDSWITCH") is NULL
-    assert "illegal boolean" in fails('sfConfig extends {\n  x IF 1 THEN 2 ELSE 3 FI;\n}\n').message
+    assert "illegal boolean" in fails("sfConfig extends {\n  x IF 1 THEN 2 ELSE 3 FI;\n}\n").message
 
 
 # ---- stateful and environmental functions --------------------------------------------------------
 
 
 def test_next_is_a_process_wide_counter_with_a_base() -> None:
-    cfg = run(FUNCTIONS + "myNext extends next { base 1; }\nsfConfig extends {\n  a extends myNext;\n  b extends myNext;\n  c extends next;\n}\n")
+    cfg = run(
+        FUNCTIONS
+        + "myNext extends next { base 1; }\nsfConfig extends {\n  a extends myNext;\n  b extends myNext;\n  c extends next;\n}\n"
+    )
     assert (cfg["a"], cfg["b"], cfg["c"]) == (1, 2, 3)
     reset_state()
     assert run(FUNCTIONS + "sfConfig extends {\n  a extends next;\n}\n")["a"] == 0
@@ -264,9 +281,12 @@ def test_java_random_sequence() -> None:
 
 
 def test_random_integers_in_range_and_reproducible_with_a_seed() -> None:
-    text = FUNCTIONS + "dice extends random { integer true; min 1; max 6; seed 7; }\nsfConfig extends {\n" + "".join(
-        f"  t{i} extends dice;\n" for i in range(20)
-    ) + "}\n"
+    text = (
+        FUNCTIONS
+        + "dice extends random { integer true; min 1; max 6; seed 7; }\nsfConfig extends {\n"
+        + "".join(f"  t{i} extends dice;\n" for i in range(20))
+        + "}\n"
+    )
     first = [v for v in run(text).attributes.values()]
     reset_state()
     assert [v for v in run(text).attributes.values()] == first
@@ -286,9 +306,9 @@ def test_date_has_java_layout() -> None:
 def test_ref_function() -> None:
     cfg = run(
         FUNCTIONS
-        + "sfConfig extends {\n  v 5;\n  a extends ref { reference \"v\"; }\n"
-        + "  b extends ref { reference \"PARENT:v\"; lazy true; }\n"
-        + "  c extends ref { reference \"nosuch\"; returnNULLOnException; }\n}\n"
+        + 'sfConfig extends {\n  v 5;\n  a extends ref { reference "v"; }\n'
+        + '  b extends ref { reference "PARENT:v"; lazy true; }\n'
+        + '  c extends ref { reference "nosuch"; returnNULLOnException; }\n}\n'
     )
     assert cfg["a"] == 5
     assert isinstance(cfg["b"], Reference) and cfg["b"].lazy
@@ -310,9 +330,14 @@ def test_system_and_set() -> None:
 
 def test_userinput_without_a_terminal_takes_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("typed\n"))
-    cfg = run(FUNCTIONS + 'sfConfig extends {\n  name extends userinput { prompt "name?"; default "bob"; }\n}\n')
+    cfg = run(
+        FUNCTIONS
+        + 'sfConfig extends {\n  name extends userinput { prompt "name?"; default "bob"; }\n}\n'
+    )
     assert cfg["name"] == "bob"
-    error = fails(FUNCTIONS + 'sfConfig extends {\n  name extends userinput { prompt "name?"; }\n}\n')
+    error = fails(
+        FUNCTIONS + 'sfConfig extends {\n  name extends userinput { prompt "name?"; }\n}\n'
+    )
     assert error.phase == "link" and "default" in error.message
 
 

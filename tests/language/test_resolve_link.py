@@ -35,12 +35,16 @@ def ref(*names: str, lazy: bool = False) -> Reference:
 
 
 def test_references_are_replaced_by_their_values() -> None:
-    cfg = run("top 5;\nsfConfig extends {\n  a 1;\n  b a;\n  c ROOT:top;\n  d top;\n  e THIS:a;\n}\n")
+    cfg = run(
+        "top 5;\nsfConfig extends {\n  a 1;\n  b a;\n  c ROOT:top;\n  d top;\n  e THIS:a;\n}\n"
+    )
     assert [cfg[k] for k in "abcde"] == [1, 1, 5, 5, 1]
 
 
 def test_link_chaining_continues_inside_the_linked_value() -> None:
-    cfg = run("sfConfig extends {\n  x extends { a 1; w extends { b 7; } }\n  y x;\n  z y:w:b;\n}\n")
+    cfg = run(
+        "sfConfig extends {\n  x extends { a 1; w extends { b 7; } }\n  y x;\n  z y:w:b;\n}\n"
+    )
     assert cfg["z"] == 7
 
 
@@ -50,7 +54,9 @@ def test_attrib_moves_up_when_the_rest_fails() -> None:
 
 
 def test_link_to_a_description_resolves_it_where_it_was_written() -> None:
-    cfg = run("here 1;\nFoo extends { v here; }\nsfConfig extends {\n  here 2;\n  y Foo;\n  x extends Foo;\n}\n")
+    cfg = run(
+        "here 1;\nFoo extends { v here; }\nsfConfig extends {\n  here 2;\n  y Foo;\n  x extends Foo;\n}\n"
+    )
     assert cfg["y"]["v"] == 1
     assert cfg["x"]["v"] == 2
 
@@ -93,8 +99,8 @@ def test_laziness_propagates_to_links_functions_and_vectors() -> None:
 
 def test_eager_parameters_are_resolved_inside_a_lazy_application() -> None:
     cfg = run(
-        "values extends { a \"a\"; c \"c\"; }\n"
-        "sfConfig extends {\n  p \"value\";\n  handlers [values:a, LAZY p, values:c];\n}\n"
+        'values extends { a "a"; c "c"; }\n'
+        'sfConfig extends {\n  p "value";\n  handlers [values:a, LAZY p, values:c];\n}\n'
     )
     body = cfg["handlers"].description.attributes
     assert list(body.values()) == [
@@ -107,12 +113,16 @@ def test_eager_parameters_are_resolved_inside_a_lazy_application() -> None:
 
 def test_function_results_are_values_evaluated_once_per_place() -> None:
     reset_state()
-    cfg = run('#include "org/smartfrog/functions.sf"\nsfConfig extends {\n  x extends next;\n  y extends x;\n  z x;\n}\n')
+    cfg = run(
+        '#include "org/smartfrog/functions.sf"\nsfConfig extends {\n  x extends next;\n  y extends x;\n  z x;\n}\n'
+    )
     assert (cfg["x"], cfg["y"], cfg["z"]) == (0, 1, 0)
 
 
 def test_optional_reference_defaults() -> None:
-    cfg = run("sfConfig extends {\n  a OPTIONAL (99) nosuch;\n  b OPTIONAL nosuch2;\n  c OPTIONAL (1) d;\n  d 5;\n}\n")
+    cfg = run(
+        "sfConfig extends {\n  a OPTIONAL (99) nosuch;\n  b OPTIONAL nosuch2;\n  c OPTIONAL (1) d;\n  d 5;\n}\n"
+    )
     assert (cfg["a"], cfg["b"], cfg["c"]) == (99, NULL, 5)
 
 
@@ -122,9 +132,14 @@ def test_data_reference_is_the_value() -> None:
 
 
 def test_sflocal_is_visible_only_to_a_first_part() -> None:
-    cfg = run("sfConfig extends {\n  one extends { [sfLocal] foo 1; bar foo; inner extends { baz foo; } }\n}\n")
+    cfg = run(
+        "sfConfig extends {\n  one extends { [sfLocal] foo 1; bar foo; inner extends { baz foo; } }\n}\n"
+    )
     assert cfg["one"]["bar"] == 1 and cfg["one"]["inner"]["baz"] == 1
-    assert fails("sfConfig extends {\n  one extends { [sfLocal] foo 1; }\n  x one:foo;\n}\n").phase == "link"
+    assert (
+        fails("sfConfig extends {\n  one extends { [sfLocal] foo 1; }\n  x one:foo;\n}\n").phase
+        == "link"
+    )
 
 
 def test_sftemp_attributes_are_dropped_after_use() -> None:
@@ -162,7 +177,10 @@ def test_independent_link_errors_come_together() -> None:
             "  component2 extends { attr ATTRIB component1:attr; }\n}\n",
             ["component1:attr", "component2:attr"],
         ),
-        ("sfConfig extends {\n  a extends { x b; }\n  b extends { y a; }\n}\n", ["sfConfig:a", "infinite"]),
+        (
+            "sfConfig extends {\n  a extends { x b; }\n  b extends { y a; }\n}\n",
+            ["sfConfig:a", "infinite"],
+        ),
         ("sfConfig extends {\n  me THIS;\n}\n", ["sfConfig:me"]),
         ("sfConfig extends {\n  a (b + 1);\n  b (a + 1);\n}\n", ["sfConfig:a", "sfConfig:b"]),
     ],

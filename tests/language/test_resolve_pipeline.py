@@ -43,7 +43,9 @@ def fails(text: str, **kwargs: Any) -> DescriptionError:
 
 
 def test_phase_list_is_read_and_removed() -> None:
-    root = run('phaseList [|"type", "place", "function"|];\nT extends { a 1; }\nsfConfig extends T;\n')
+    root = run(
+        'phaseList [|"type", "place", "function"|];\nT extends { a 1; }\nsfConfig extends T;\n'
+    )
     # Without the sfConfig phase the result is the whole ROOT (minus phaseList).
     assert "phaseList" not in root and root["sfConfig"]["a"] == 1
 
@@ -116,11 +118,27 @@ def test_errors_render_without_traceback() -> None:
 
 
 def test_big_description_resolves_quickly() -> None:
-    lines = ["Node extends {", '  sfClass "x.Y";', "  port 80;", '  host "h";', "  size (port * 2);",
-             '  name ("n" ++ host);', "  disk extends { path \"/a\"; sz 10; }", "}", "sfConfig extends {"]
+    lines = [
+        "Node extends {",
+        '  sfClass "x.Y";',
+        "  port 80;",
+        '  host "h";',
+        "  size (port * 2);",
+        '  name ("n" ++ host);',
+        '  disk extends { path "/a"; sz 10; }',
+        "}",
+        "sfConfig extends {",
+    ]
     for i in range(2000):
-        lines += [f"  n{i} extends Node {{", f"    port {i};", f"    other PARENT:n{max(i - 1, 0)}:port;",
-                  "    flag (port > 10);", f"    v [port, {i}];", "    disk:sz 20;", "  }"]
+        lines += [
+            f"  n{i} extends Node {{",
+            f"    port {i};",
+            f"    other PARENT:n{max(i - 1, 0)}:port;",
+            "    flag (port > 10);",
+            f"    v [port, {i}];",
+            "    disk:sz 20;",
+            "  }",
+        ]
     lines.append("}")
     root = parse_text("\n".join(lines) + "\n", "big.sf")
     started = time.monotonic()
@@ -135,7 +153,9 @@ def test_big_description_resolves_quickly() -> None:
 
 def test_property_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SFPY_PROPERTIES", '-Dsite=lab "-Dmotd=hello all" answer=42')
-    cfg = run("sfConfig extends {\n  s PROPERTY site;\n  m PROPERTY motd;\n  a IPROPERTY answer;\n  sep PROPERTY file.separator;\n}\n")
+    cfg = run(
+        "sfConfig extends {\n  s PROPERTY site;\n  m PROPERTY motd;\n  a IPROPERTY answer;\n  sep PROPERTY file.separator;\n}\n"
+    )
     assert (cfg["s"], cfg["m"], cfg["a"], cfg["sep"]) == ("lab", "hello all", 42, "/")
     set_property("site", "override")
     try:
@@ -156,10 +176,15 @@ def test_lazy_property_stays_for_run_time() -> None:
 
 def test_environment_references(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SFPY_TEST_VALUE", "17")
-    cfg = run("sfConfig extends { s ENVPROPERTY SFPY_TEST_VALUE; i IENVPROPERTY SFPY_TEST_VALUE; }\n")
+    cfg = run(
+        "sfConfig extends { s ENVPROPERTY SFPY_TEST_VALUE; i IENVPROPERTY SFPY_TEST_VALUE; }\n"
+    )
     assert cfg["s"] == "17" and cfg["i"] == 17
     monkeypatch.delenv("SFPY_TEST_VALUE")
-    assert "environment variable" in fails("sfConfig extends { s ENVPROPERTY SFPY_TEST_VALUE; }\n").message
+    assert (
+        "environment variable"
+        in fails("sfConfig extends { s ENVPROPERTY SFPY_TEST_VALUE; }\n").message
+    )
 
 
 def test_constants() -> None:
@@ -170,12 +195,18 @@ def test_constants() -> None:
     assert cfg["i"] == 2147483647 and type(cfg["i"]) is int
     assert cfg["l"] == Long(-(2**63)) and type(cfg["l"]) is Long
     assert cfg["t"] is True and cfg["s"] == "/"
-    assert type(constant_value("java.lang.Math.PI")) is Double and math.isclose(constant_value("java.lang.Math.PI"), math.pi)
+    assert type(constant_value("java.lang.Math.PI")) is Double and math.isclose(
+        constant_value("java.lang.Math.PI"), math.pi
+    )
 
 
 def test_unknown_constants_fail_as_smartfrog_does() -> None:
-    assert fails('sfConfig extends { c CONSTANT "no.such.class"; }\n').message.startswith("Class not found: no.such")
-    assert fails('sfConfig extends { c CONSTANT "java.lang.Integer.NOPE"; }\n').message.startswith("Field not found: NOPE")
+    assert fails('sfConfig extends { c CONSTANT "no.such.class"; }\n').message.startswith(
+        "Class not found: no.such"
+    )
+    assert fails('sfConfig extends { c CONSTANT "java.lang.Integer.NOPE"; }\n').message.startswith(
+        "Field not found: NOPE"
+    )
     cfg = run('sfConfig extends { c LAZY CONSTANT "no.such.class"; }\n')
     assert cfg["c"].lazy
 
@@ -219,7 +250,14 @@ def test_runtime_resolution_follows_lazy_references_through_a_custom_tree() -> N
     assert Resolver(_LiveContext(), runtime=True).resolve(lazy, child) == 80
     app.attributes["port"] = 81  # run time: re-read every time
     assert resolve_reference(lazy, child, _LiveContext(), runtime=True) == 81
-    assert resolve_reference(Reference((RefPart("ROOT"), RefPart("HERE", "app"), RefPart("HERE", "port"))), child, _LiveContext()) == 81
+    assert (
+        resolve_reference(
+            Reference((RefPart("ROOT"), RefPart("HERE", "app"), RefPart("HERE", "port"))),
+            child,
+            _LiveContext(),
+        )
+        == 81
+    )
 
 
 def test_runtime_function_evaluation_leaves_the_application_unchanged() -> None:
@@ -240,7 +278,9 @@ def _first_unique(apply: Any) -> int:
 
 
 def test_runtime_assertion_check() -> None:
-    cfg = run('#include "org/smartfrog/components.sf"\nsfConfig extends {\n  w LAZY v;\n  v 1;\n  a extends Assertions { ok (w > 0); }\n}\n')
+    cfg = run(
+        '#include "org/smartfrog/components.sf"\nsfConfig extends {\n  w LAZY v;\n  v 1;\n  a extends Assertions { ok (w > 0); }\n}\n'
+    )
     assertion = cfg["a"]
     assert assertion.lazy
     assert Resolver(runtime=True).evaluate_assertion(assertion, cfg) is assertion

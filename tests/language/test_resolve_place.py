@@ -33,12 +33,16 @@ def test_placement_overrides_in_place() -> None:
 
 
 def test_placing_into_a_template_does_not_reach_earlier_copies() -> None:
-    cfg = run("foo extends { bar extends { b 1; } }\nfoo:bar:a 42;\nsfConfig extends { f extends foo; }\n")
+    cfg = run(
+        "foo extends { bar extends { b 1; } }\nfoo:bar:a 42;\nsfConfig extends { f extends foo; }\n"
+    )
     assert "a" not in cfg["f"]["bar"]
 
 
 def test_placements_wait_for_their_destination() -> None:
-    cfg = run("sfConfig extends {\n  foo:bar:a 42;\n  foo:bar extends { b 34; }\n  foo extends {}\n}\n")
+    cfg = run(
+        "sfConfig extends {\n  foo:bar:a 42;\n  foo:bar extends { b 34; }\n  foo extends {}\n}\n"
+    )
     assert list(cfg["foo"]["bar"].attributes.items()) == [("b", 34), ("a", 42)]
 
 

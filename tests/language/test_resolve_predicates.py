@@ -32,7 +32,10 @@ def fails(text: str) -> DescriptionError:
 
 
 def test_passing_dynamic_assertion_stays_for_run_time() -> None:
-    cfg = run(COMPONENTS + "sfConfig extends {\n  port 80;\n  a extends Assertions { portValid (port > 0); }\n}\n")
+    cfg = run(
+        COMPONENTS
+        + "sfConfig extends {\n  port 80;\n  a extends Assertions { portValid (port > 0); }\n}\n"
+    )
     kept = cfg["a"]
     assert isinstance(kept, AssertReference) and kept.lazy
     assert list(kept.description.attributes) == ["sfFunctionClass", "portValid"]
@@ -40,7 +43,8 @@ def test_passing_dynamic_assertion_stays_for_run_time() -> None:
 
 def test_failing_assertion_names_what_failed() -> None:
     error = fails(
-        COMPONENTS + "sfConfig extends {\n  port -1;\n  a extends Assertions { portValid (port > 0); named true; }\n}\n"
+        COMPONENTS
+        + "sfConfig extends {\n  port -1;\n  a extends Assertions { portValid (port > 0); named true; }\n}\n"
     )
     assert error.phase == "link"
     assert "assertions have failed for: [portValid: evaluates to false]" in error.message
@@ -53,18 +57,25 @@ def test_non_boolean_assertion_is_a_failure() -> None:
 
 
 def test_sf_attributes_of_an_assertion_are_not_checked() -> None:
-    cfg = run(COMPONENTS + 'sfConfig extends {\n  a extends Assertions { sfNote "not a boolean"; ok true; }\n}\n')
+    cfg = run(
+        COMPONENTS
+        + 'sfConfig extends {\n  a extends Assertions { sfNote "not a boolean"; ok true; }\n}\n'
+    )
     assert isinstance(cfg["a"], AssertReference)
 
 
 def test_static_assertion_vanishes_once_checked() -> None:
-    cfg = run(COMPONENTS + 'sfConfig extends {\n  v 1;\n  a extends Assertions { sfAssertionPhase "static"; ok (v == 1); }\n}\n')
+    cfg = run(
+        COMPONENTS
+        + 'sfConfig extends {\n  v 1;\n  a extends Assertions { sfAssertionPhase "static"; ok (v == 1); }\n}\n'
+    )
     assert list(cfg.attributes) == ["v"]
 
 
 def test_static_assertion_cannot_use_lazy_values() -> None:
     error = fails(
-        COMPONENTS + 'sfConfig extends {\n  v LAZY w;\n  w 1;\n  a extends Assertions { sfAssertionPhase "static"; ok v; }\n}\n'
+        COMPONENTS
+        + 'sfConfig extends {\n  v LAZY w;\n  w 1;\n  a extends Assertions { sfAssertionPhase "static"; ok v; }\n}\n'
     )
     assert "Static assertion cannot evaluate due to LAZY attributes" in error.message
 
@@ -78,17 +89,25 @@ def test_static_lazy_assertion_with_lazy_values_is_dropped() -> None:
 
 
 def test_dynamic_assertion_with_lazy_values_is_kept_unchecked() -> None:
-    cfg = run(COMPONENTS + "sfConfig extends {\n  v LAZY w;\n  w false;\n  a extends Assertions { ok v; }\n}\n")
+    cfg = run(
+        COMPONENTS
+        + "sfConfig extends {\n  v LAZY w;\n  w false;\n  a extends Assertions { ok v; }\n}\n"
+    )
     assert isinstance(cfg["a"], AssertReference) and cfg["a"].lazy
 
 
 def test_invalid_assertion_phase() -> None:
-    error = fails(COMPONENTS + 'sfConfig extends {\n  a extends Assertions { sfAssertionPhase "later"; ok true; }\n}\n')
+    error = fails(
+        COMPONENTS
+        + 'sfConfig extends {\n  a extends Assertions { sfAssertionPhase "later"; ok true; }\n}\n'
+    )
     assert "sfAssertionPhase" in error.message
 
 
 def test_schema_wrong_class_message() -> None:
-    error = fails(FOO_SCHEMA + 'sfConfig extends {\n  schema extends fooSchema;\n  y "hello";\n  z "23";\n}\n')
+    error = fails(
+        FOO_SCHEMA + 'sfConfig extends {\n  schema extends fooSchema;\n  y "hello";\n  z "23";\n}\n'
+    )
     assert error.message == (
         "error in schema: wrong class found for attribute 'z (integer attribute to test types and "
         "presence)', expected: java.lang.Integer, found: java.lang.String"
@@ -104,7 +123,10 @@ def test_schema_missing_compulsory_attribute() -> None:
 
 
 def test_schema_lazy_binding() -> None:
-    base = FOO_SCHEMA + "sfConfig extends {\n  schema extends fooSchema;\n  schema:a extends String { binding \"lazy\"; }\n  y \"hello\";\n  z 23;\n"
+    base = (
+        FOO_SCHEMA
+        + 'sfConfig extends {\n  schema extends fooSchema;\n  schema:a extends String { binding "lazy"; }\n  y "hello";\n  z 23;\n'
+    )
     cfg = run(base + "  a LAZY y;\n}\n")
     assert isinstance(cfg["schema"], AssertReference)
     error = fails(base + "  a y;\n}\n")
@@ -114,8 +136,8 @@ def test_schema_lazy_binding() -> None:
 def test_schema_eager_binding_refuses_lazy_values() -> None:
     error = fails(
         COMPONENTS
-        + "S extends Schema { a extends String { binding \"eager\"; } }\n"
-        + "sfConfig extends {\n  s extends S;\n  a LAZY b;\n  b \"x\";\n}\n"
+        + 'S extends Schema { a extends String { binding "eager"; } }\n'
+        + 'sfConfig extends {\n  s extends S;\n  a LAZY b;\n  b "x";\n}\n'
     )
     assert "reference value for non-reference eager attribute 'a'" in error.message
 
@@ -135,7 +157,10 @@ def test_schema_of_prim_is_static_and_vanishes() -> None:
     cfg = run(COMPONENTS + 'sfConfig extends Prim {\n  sfClass "x.Y";\n}\n')
     assert "sfPrimSchema" not in cfg
     error = fails(COMPONENTS + "sfConfig extends Prim {\n  sfClass 42;\n}\n")
-    assert "wrong class found for attribute 'sfClass (class that implements component)'" in error.message
+    assert (
+        "wrong class found for attribute 'sfClass (class that implements component)'"
+        in error.message
+    )
 
 
 def test_schema_entry_must_be_a_schema_element() -> None:
@@ -152,10 +177,19 @@ def test_schema_with_unknown_class_name() -> None:
 
 
 def test_dynamic_schema_keeps_its_entries_in_smartfrog_order() -> None:
-    cfg = run(COMPONENTS + "S extends Schema { a extends Integer; }\nsfConfig extends {\n  s extends S;\n  a 1;\n}\n")
+    cfg = run(
+        COMPONENTS
+        + "S extends Schema { a extends Integer; }\nsfConfig extends {\n  s extends S;\n  a 1;\n}\n"
+    )
     body = cfg["s"].description
     assert list(body.attributes) == ["a", "sfFunctionClass"]
-    assert list(body["a"].description.attributes) == ["sfFunctionClass", "name", "optional", "binding", "class"]
+    assert list(body["a"].description.attributes) == [
+        "sfFunctionClass",
+        "name",
+        "optional",
+        "binding",
+        "class",
+    ]
     assert body["a"].description["name"] == "a"
 
 
@@ -167,7 +201,11 @@ def test_dynamic_schema_keeps_its_entries_in_smartfrog_order() -> None:
         ("java.lang.Number", 1.5, True),
         ("java.lang.Object", None, True),
         ("java.util.Vector", [1], True),
-        ("org.smartfrog.sfcore.componentdescription.ComponentDescription", ComponentDescription(), True),
+        (
+            "org.smartfrog.sfcore.componentdescription.ComponentDescription",
+            ComponentDescription(),
+            True,
+        ),
         ("anyClass", "x", True),
     ],
 )

@@ -27,9 +27,7 @@ def fails(text: str) -> DescriptionError:
 
 def test_prototypes_overlay_left_to_right_and_body_last() -> None:
     cfg = run(
-        "A extends { a 1; b 2; }\n"
-        "B extends { b 3; c 4; }\n"
-        "sfConfig extends A, B { c 5; d 6; }\n"
+        "A extends { a 1; b 2; }\nB extends { b 3; c 4; }\nsfConfig extends A, B { c 5; d 6; }\n"
     )
     assert list(cfg.attributes.items()) == [("a", 1), ("b", 3), ("c", 5), ("d", 6)]
 
@@ -54,7 +52,9 @@ def test_tags_are_united_through_extends() -> None:
 
 
 def test_each_extension_gets_its_own_copy() -> None:
-    cfg = run("T extends { inner extends { v 1; } }\nsfConfig extends { a extends T; b extends T; }\n")
+    cfg = run(
+        "T extends { inner extends { v 1; } }\nsfConfig extends { a extends T; b extends T; }\n"
+    )
     assert cfg["a"]["inner"] is not cfg["b"]["inner"]
     assert cfg["a"]["inner"]["v"] == 1 and cfg["b"]["inner"]["v"] == 1
 
@@ -65,7 +65,9 @@ def test_prototype_reference_starts_at_the_extending_description() -> None:
 
 
 def test_nearest_prototype_wins() -> None:
-    cfg = run("foo extends { v 1; }\nsfConfig extends {\n  foo extends { v 2; }\n  x extends foo;\n}\n")
+    cfg = run(
+        "foo extends { v 1; }\nsfConfig extends {\n  foo extends { v 2; }\n  x extends foo;\n}\n"
+    )
     assert cfg["x"]["v"] == 2
 
 
@@ -102,7 +104,9 @@ def test_unresolved_prototype_error_suggests_a_name() -> None:
 
 
 def test_a_broken_template_is_reported_once_not_in_every_user() -> None:
-    error = fails("A extends Missing;\nB extends A;\nsfConfig extends { x extends B; y extends A; }\n")
+    error = fails(
+        "A extends Missing;\nB extends A;\nsfConfig extends { x extends B; y extends A; }\n"
+    )
     assert error.all() == [error]
     assert "Missing" in error.message
 
@@ -162,7 +166,10 @@ def test_cycle_message_names_both_prototypes() -> None:
 
 
 def test_long_prototype_chain_resolves() -> None:
-    text = "".join(f"t{n} extends t{n + 1};\n" for n in range(300)) + "t300 extends { x 1; }\nsfConfig extends t0;\n"
+    text = (
+        "".join(f"t{n} extends t{n + 1};\n" for n in range(300))
+        + "t300 extends { x 1; }\nsfConfig extends t0;\n"
+    )
     assert list(run(text).attributes.items()) == [("x", 1)]
 
 
@@ -187,7 +194,11 @@ def test_extends_amplification_is_stopped(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(resolve_module, "MAX_COPIED_ATTRIBUTES", 10_000)
     lines = ["L0 extends DATA { " + " ".join(f"x{i} {i};" for i in range(10)) + " }"]
     for level in range(1, 9):
-        lines.append(f"L{level} extends DATA {{ " + " ".join(f"c{i} extends L{level - 1};" for i in range(10)) + " }")
+        lines.append(
+            f"L{level} extends DATA {{ "
+            + " ".join(f"c{i} extends L{level - 1};" for i in range(10))
+            + " }"
+        )
     lines.append("sfConfig extends L8;")
     started = time.monotonic()
     error = fails("\n".join(lines) + "\n")
