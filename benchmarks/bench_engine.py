@@ -147,7 +147,9 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--liveness-components", type=int, default=1000)
     parser.add_argument("--liveness-seconds", type=float, default=10.0)
@@ -156,8 +158,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d')}")
-    print(f"peak RSS of this benchmark process so far: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"peak RSS of this benchmark process so far: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
     print()
     print("in process (resolved description built by hand; Process.deploy, then terminate)")
     print(f"{'N':>7} {'deploy+start':>13} {'terminate':>10} {'peak alloc':>11}")
@@ -168,19 +172,25 @@ def main() -> None:
 
     if not args.skip_whole_process:
         print()
-        print("whole process: sfrun --terminate-after 0 FILE (parse, resolve, deploy, start, terminate)")
+        print(
+            "whole process: sfrun --terminate-after 0 FILE (parse, resolve, deploy, start, terminate)"
+        )
         print(f"{'N':>7} {'to started':>11} {'to exit':>9} {'peak RSS':>9}")
         with tempfile.TemporaryDirectory() as folder:
             for n in sizes:
                 result = whole_process(n, Path(folder))
-                print(f"{n:>7} {result['up']:>10.2f}s {result['total']:>8.2f}s {result['rss_mb']:>7.0f}MB")
+                print(
+                    f"{n:>7} {result['up']:>10.2f}s {result['total']:>8.2f}s {result['rss_mb']:>7.0f}MB"
+                )
 
     print()
     n, seconds = args.liveness_components, args.liveness_seconds
     result = liveness(n, seconds)
-    print(f"liveness: {n} components pinged every 1 s, CPU over {seconds:g} s: "
-          f"off {result['off_s']:.3f}s, on {result['on_s']:.3f}s -> "
-          f"{result['percent']:.2f} % of one core")
+    print(
+        f"liveness: {n} components pinged every 1 s, CPU over {seconds:g} s: "
+        f"off {result['off_s']:.3f}s, on {result['on_s']:.3f}s -> "
+        f"{result['percent']:.2f} % of one core"
+    )
 
 
 if __name__ == "__main__":

@@ -68,9 +68,7 @@ def build_parser() -> ArgumentParser:
         help="terminate the application normally SECONDS after everything has started "
         "(0: as soon as everything has started)",
     )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="do not print state changes"
-    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print state changes")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also print the components' own log messages"
     )
@@ -95,7 +93,12 @@ class _StatePrinter:
         path = component.sf_complete_name()
         line = f"{path}  {state.name}  {time.monotonic() - self.began:.2f}s"
         record = component.termination_record
-        if state is State.TERMINATED and record is not None and record.id == path and not record.is_normal:
+        if (
+            state is State.TERMINATED
+            and record is not None
+            and record.id == path
+            and not record.is_normal
+        ):
             line += f"  {record.type}: {record.description}"
         with self.lock:
             sys.stderr.write(line + "\n")
@@ -201,9 +204,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 app.sf_terminate(TerminationRecord.normal(f"sfrun received {signals.name}"))
                 asked = True
             elif deadline is not None and time.monotonic() >= deadline:
-                app.sf_terminate(TerminationRecord.normal(
-                    f"sfrun --terminate-after {args.terminate_after:g}"
-                ))
+                app.sf_terminate(
+                    TerminationRecord.normal(f"sfrun --terminate-after {args.terminate_after:g}")
+                )
                 asked = True
         return _report(app.termination_record, process, args.debug)
     finally:

@@ -67,7 +67,9 @@ class Compound(Prim):
         lock = self._lifecycle
         process = self._process
         if lock is None or process is None:
-            raise LifecycleError("cannot create a child: not deployed", path=self.sf_complete_name())
+            raise LifecycleError(
+                "cannot create a child: not deployed", path=self.sf_complete_name()
+            )
         with lock:
             if self._state in _ENDING:
                 raise LifecycleError(
@@ -91,7 +93,9 @@ class Compound(Prim):
                     child._sf_start()
             except LifecycleError as error:
                 child._sf_terminate(
-                    TerminationRecord.abnormal(str(error), id=error.path or path, cause=error.cause),
+                    TerminationRecord.abnormal(
+                        str(error), id=error.path or path, cause=error.cause
+                    ),
                     notify=False,
                 )
                 self._sf_remove_child(child)
@@ -102,7 +106,9 @@ class Compound(Prim):
 
     # -- internals ------------------------------------------------------------------------------
     @classmethod
-    def child_descriptions(cls, description: ComponentDescription) -> list[tuple[str, ComponentDescription]]:
+    def child_descriptions(
+        cls, description: ComponentDescription
+    ) -> list[tuple[str, ComponentDescription]]:
         """Every eager description attribute, in order (DATA/LAZY descriptions stay data)."""
         return [
             (key, value)
@@ -110,8 +116,14 @@ class Compound(Prim):
             if isinstance(value, ComponentDescription) and value.eager and isinstance(key, str)
         ]
 
-    def _sf_build(self, name: str, parent: Compound | None, description: ComponentDescription,
-                  process: Process, lifecycle: LifecycleLock) -> None:
+    def _sf_build(
+        self,
+        name: str,
+        parent: Compound | None,
+        description: ComponentDescription,
+        process: Process,
+        lifecycle: LifecycleLock,
+    ) -> None:
         super()._sf_build(name, parent, description, process, lifecycle)
         if not self.deploy_children_with_parent:
             return

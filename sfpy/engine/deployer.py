@@ -45,28 +45,38 @@ def check_description(description: ComponentDescription, path: str) -> None:
         )
 
 
-def _class_of(cd: ComponentDescription, path: str, problems: list[ComponentClassError]) -> type[Prim] | None:
+def _class_of(
+    cd: ComponentDescription, path: str, problems: list[ComponentClassError]
+) -> type[Prim] | None:
     position = cd.positions.get("sfClass") or cd.position
     if "sfClass" not in cd.attributes:
-        problems.append(ComponentClassError(
-            f"{path} cannot be deployed: it has no sfClass (Unresolved Reference: HERE sfClass); "
-            "extend Compound, or give it an sfClass",
-            position=cd.position,
-            path=path,
-        ))
+        problems.append(
+            ComponentClassError(
+                f"{path} cannot be deployed: it has no sfClass (Unresolved Reference: HERE sfClass); "
+                "extend Compound, or give it an sfClass",
+                position=cd.position,
+                path=path,
+            )
+        )
         return None
     name = cd.attributes["sfClass"]
     if isinstance(name, Reference):
-        problems.append(ComponentClassError(
-            f"sfClass of {path} must be a string written in the description, not a LAZY reference",
-            position=position, path=path,
-        ))
+        problems.append(
+            ComponentClassError(
+                f"sfClass of {path} must be a string written in the description, not a LAZY reference",
+                position=position,
+                path=path,
+            )
+        )
         return None
     if not isinstance(name, str):
-        problems.append(ComponentClassError(
-            f"sfClass of {path} must be a string, not a {type_name(name)}",
-            position=position, path=path,
-        ))
+        problems.append(
+            ComponentClassError(
+                f"sfClass of {path} must be a string, not a {type_name(name)}",
+                position=position,
+                path=path,
+            )
+        )
         return None
     try:
         return lookup(name)
@@ -75,8 +85,13 @@ def _class_of(cd: ComponentDescription, path: str, problems: list[ComponentClass
         return None
 
 
-def build(description: ComponentDescription, name: str, parent: Compound | None,
-          process: Process, lifecycle: LifecycleLock) -> Prim:
+def build(
+    description: ComponentDescription,
+    name: str,
+    parent: Compound | None,
+    process: Process,
+    lifecycle: LifecycleLock,
+) -> Prim:
     """Instantiate ``description``'s class (checked already) and build its subtree."""
     component = lookup(description.attributes["sfClass"])()
     component._sf_build(name, parent, description, process, lifecycle)

@@ -33,8 +33,14 @@ class LifecycleError(EngineError):
     (``deploy``, ``start``, ``terminate``, ``ping``…).
     """
 
-    def __init__(self, message: str, *, path: str | None = None, phase: str | None = None,
-                 cause: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        phase: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.phase = phase

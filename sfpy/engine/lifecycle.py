@@ -38,8 +38,17 @@ log = logging.getLogger("sfpy.engine.lifecycle")
 class LifecycleLock:
     """A re-entrant lock with a queue of deferred lifecycle requests and an on-demand worker."""
 
-    __slots__ = ("name", "_lock", "_owner", "_depth", "_queue", "_queue_lock", "_worker",
-                 "hook_depth", "_draining")
+    __slots__ = (
+        "name",
+        "_lock",
+        "_owner",
+        "_depth",
+        "_queue",
+        "_queue_lock",
+        "_worker",
+        "hook_depth",
+        "_draining",
+    )
 
     def __init__(self, name: str = "application") -> None:
         self.name = name

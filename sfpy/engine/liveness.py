@@ -120,11 +120,13 @@ class LivenessMonitor:
             except PingMissed as error:
                 entry[0] += 1
                 if entry[0] >= entry[1]:
-                    failures.append((
-                        target,
-                        f"missed {entry[0]} pings in a row ({group.delay:g}s apart): "
-                        f"{describe_exception(error)}",
-                    ))
+                    failures.append(
+                        (
+                            target,
+                            f"missed {entry[0]} pings in a row ({group.delay:g}s apart): "
+                            f"{describe_exception(error)}",
+                        )
+                    )
             except Exception as error:  # noqa: BLE001 - any failure of a ping is a liveness failure
                 failures.append((target, f"ping failed: {describe_exception(error)}"))
             else:

@@ -354,11 +354,18 @@ class Prim:
         """Like :meth:`schedule`, every ``interval`` seconds until cancelled or terminated."""
         return self._schedule(interval, interval, callback, args)
 
-    def _schedule(self, delay: float, interval: float | None, callback: Callable[..., Any],
-                  args: tuple[Any, ...]) -> Timer:
+    def _schedule(
+        self,
+        delay: float,
+        interval: float | None,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> Timer:
         process = self._process
         if process is None or self._state in _ENDING:
-            raise LifecycleError("cannot schedule: component not running", path=self.sf_complete_name())
+            raise LifecycleError(
+                "cannot schedule: component not running", path=self.sf_complete_name()
+            )
         timer_box: list[Timer] = []
 
         def run() -> None:
@@ -391,13 +398,21 @@ class Prim:
     # Engine internals (also the protocol a remote handle will implement in step 3).
     # ===========================================================================================
     @classmethod
-    def child_descriptions(cls, description: ComponentDescription) -> list[tuple[str, ComponentDescription]]:
+    def child_descriptions(
+        cls, description: ComponentDescription
+    ) -> list[tuple[str, ComponentDescription]]:
         """The descriptions in ``description`` that become components under this one (checked
         for a registered sfClass before anything is deployed). A Prim has none."""
         return []
 
-    def _sf_build(self, name: str, parent: Compound | None, description: ComponentDescription,
-                  process: Process, lifecycle: LifecycleLock) -> None:
+    def _sf_build(
+        self,
+        name: str,
+        parent: Compound | None,
+        description: ComponentDescription,
+        process: Process,
+        lifecycle: LifecycleLock,
+    ) -> None:
         """SmartFrog's sfDeployWith: take the description's attributes, add the runtime ones."""
         self._name = name
         self._parent = parent
@@ -522,8 +537,11 @@ class Prim:
         """Terminate abnormally because of ``error`` (caller holds the lifecycle lock)."""
         path = getattr(error, "path", None) or self.sf_complete_name()
         self._sf_terminate(
-            TerminationRecord.abnormal(str(error) if isinstance(error, LifecycleError)
-                                       else describe_exception(error), id=path, cause=error),
+            TerminationRecord.abnormal(
+                str(error) if isinstance(error, LifecycleError) else describe_exception(error),
+                id=path,
+                cause=error,
+            ),
             notify=True,
         )
 
@@ -566,9 +584,12 @@ class Prim:
     def _compute_liveness_settings(self) -> tuple[float, int]:
         context = self._context
         parent = self._parent
-        inherited = parent._liveness_settings() if parent is not None and (
-            "sfLivenessDelay" not in context or "sfLivenessFactor" not in context
-        ) else None
+        inherited = (
+            parent._liveness_settings()
+            if parent is not None
+            and ("sfLivenessDelay" not in context or "sfLivenessFactor" not in context)
+            else None
+        )
         if "sfLivenessDelay" in context or inherited is None:
             delay = self.sf_resolve(_LIVENESS_DELAY, 0)
         else:
@@ -580,12 +601,14 @@ class Prim:
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
             raise LifecycleError(
                 f"sfLivenessDelay must be a number of seconds >= 0, not {delay!r}",
-                path=self.sf_complete_name(), phase="start",
+                path=self.sf_complete_name(),
+                phase="start",
             )
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 1:
             raise LifecycleError(
                 f"sfLivenessFactor must be a number >= 1, not {factor!r}",
-                path=self.sf_complete_name(), phase="start",
+                path=self.sf_complete_name(),
+                phase="start",
             )
         return float(delay), int(factor)
 

@@ -50,7 +50,11 @@ class Process:
     ) -> None:
         self.name = name
         self.host = HOST_NAME
-        self.attributes: dict[str, Any] = {"sfProcessName": name, **DEFAULT_ATTRIBUTES, **(attributes or {})}
+        self.attributes: dict[str, Any] = {
+            "sfProcessName": name,
+            **DEFAULT_ATTRIBUTES,
+            **(attributes or {}),
+        }
         #: PROPERTY values of this process, over the language's system properties.
         self.properties: dict[str, str] = {
             "org.smartfrog.sfcore.processcompound.sfProcessName": name,

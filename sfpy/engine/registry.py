@@ -68,7 +68,9 @@ _discovered: dict[str, str] | None = None
 _lock = threading.Lock()
 
 
-def register(name: str, target: type[Prim] | str, *, aliases: tuple[str, ...] | list[str] = ()) -> None:
+def register(
+    name: str, target: type[Prim] | str, *, aliases: tuple[str, ...] | list[str] = ()
+) -> None:
     """Make ``name`` (and each alias) deployable as ``target``: a Prim subclass, or
     ``"module:Class"`` imported on first use."""
     with _lock:

@@ -197,8 +197,9 @@ class Resolver:
                 raise self._error(reference, part, current, f"unknown reference part {kind}")
         return current
 
-    def _find(self, reference: Reference, part: RefPart, index: int, context: Any,
-              upward: bool) -> tuple[Any, Any]:
+    def _find(
+        self, reference: Reference, part: RefPart, index: int, context: Any, upward: bool
+    ) -> tuple[Any, Any]:
         """(holder, raw value) of ``part.name`` in ``context`` (and upward for ATTRIB)."""
         name = part.name
         searched = context
@@ -208,7 +209,10 @@ class Resolver:
             except _NotFound as missing:
                 if not upward:
                     raise self._error(
-                        reference, part, context, "not found" + did_you_mean(str(name), missing.candidates)
+                        reference,
+                        part,
+                        context,
+                        "not found" + did_you_mean(str(name), missing.candidates),
                     ) from None
             searched = self._container(searched, for_attrib=True)
             if searched is None:
@@ -265,7 +269,9 @@ class Resolver:
         return evaluate_apply(self, application, holder)
 
     # -- messages -------------------------------------------------------------------------------
-    def _error(self, reference: Reference, part: RefPart, context: Any, problem: str) -> ResolutionError:
+    def _error(
+        self, reference: Reference, part: RefPart, context: Any, problem: str
+    ) -> ResolutionError:
         what = part.kind if part.name is None else f"{part.kind} {part.name}"
         where = describe_context(context)
         return ResolutionError(

@@ -25,8 +25,14 @@ class Timer:
 
     __slots__ = ("when", "interval", "callback", "args", "cancelled", "_scheduler")
 
-    def __init__(self, scheduler: Scheduler, when: float, interval: float | None,
-                 callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        when: float,
+        interval: float | None,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> None:
         self._scheduler = scheduler
         self.when = when
         self.interval = interval
@@ -58,8 +64,9 @@ class Scheduler:
         """Run ``callback(*args)`` once, ``delay`` seconds from now."""
         return self._push(Timer(self, time.monotonic() + max(delay, 0.0), None, callback, args))
 
-    def call_every(self, interval: float, callback: Callable[..., Any], *args: Any,
-                   first: float | None = None) -> Timer:
+    def call_every(
+        self, interval: float, callback: Callable[..., Any], *args: Any, first: float | None = None
+    ) -> Timer:
         """Run ``callback(*args)`` every ``interval`` seconds (first after ``first``, default
         ``interval``). The period does not drift; rounds missed while the thread was busy
         are skipped, not run in a burst."""

@@ -29,19 +29,28 @@ class TerminationRecord:
 
     @classmethod
     def normal(
-        cls, description: str | None = None, id: str | None = None, cause: BaseException | None = None
+        cls,
+        description: str | None = None,
+        id: str | None = None,
+        cause: BaseException | None = None,
     ) -> TerminationRecord:
         return cls(cls.NORMAL, description, id, cause)
 
     @classmethod
     def abnormal(
-        cls, description: str | None = None, id: str | None = None, cause: BaseException | None = None
+        cls,
+        description: str | None = None,
+        id: str | None = None,
+        cause: BaseException | None = None,
     ) -> TerminationRecord:
         return cls(cls.ABNORMAL, description, id, cause)
 
     @classmethod
     def external_reference_dead(
-        cls, description: str | None = None, id: str | None = None, cause: BaseException | None = None
+        cls,
+        description: str | None = None,
+        id: str | None = None,
+        cause: BaseException | None = None,
     ) -> TerminationRecord:
         return cls(cls.EXTERNAL_REFERENCE_DEAD, description, id, cause)
 
@@ -63,4 +72,6 @@ class TerminationRecord:
         }
 
     def __str__(self) -> str:
-        return f"Termination Record: {self.id},  type: {self.type},  description: {self.description}"
+        return (
+            f"Termination Record: {self.id},  type: {self.type},  description: {self.description}"
+        )

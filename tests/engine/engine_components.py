@@ -142,8 +142,11 @@ class SelfTerminating(Prim):
             if gated:
                 GATE.wait(10)
             time.sleep(delay)
-            record = (TerminationRecord.abnormal("it broke") if abnormal
-                      else TerminationRecord.normal("work done"))
+            record = (
+                TerminationRecord.abnormal("it broke")
+                if abnormal
+                else TerminationRecord.normal("work done")
+            )
             self.sf_terminate(record)
 
         threading.Thread(target=later, daemon=True).start()
@@ -171,7 +174,8 @@ class Sequential(Compound):
 
     def start(self) -> None:
         self._queue = [
-            (key, value) for key, value in self.sf_context().items()
+            (key, value)
+            for key, value in self.sf_context().items()
             if isinstance(value, ComponentDescription) and value.eager
         ]
         self._next()
@@ -212,7 +216,9 @@ def journal_of(path: str | Path) -> list[tuple[str, str]]:
     return [tuple(line.split(" ", 1)) for line in lines]  # type: ignore[misc]
 
 
-def cd(sf_class: str | None = COMPOUND, *, eager: bool = True, **attributes: Any) -> ComponentDescription:
+def cd(
+    sf_class: str | None = COMPOUND, *, eager: bool = True, **attributes: Any
+) -> ComponentDescription:
     """A resolved description built by hand: ``cd("test.Recorder", a=cd(...), size=3)``."""
     description = ComponentDescription(eager=eager)
     if sf_class is not None:

@@ -28,7 +28,13 @@ def lazy(*parts: str) -> Reference:
 
 
 def test_lazy_link_to_a_sibling_yields_the_deployed_component(process):
-    app = process.deploy(cd(COMPOUND, myShell=cd("test.Recorder"), user=cd("test.Recorder", shell=lazy("ATTRIB myShell"))))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            myShell=cd("test.Recorder"),
+            user=cd("test.Recorder", shell=lazy("ATTRIB myShell")),
+        )
+    )
     shell = app.sf_resolve("user").sf_resolve("shell")
     assert isinstance(shell, Prim)
     assert shell is app.sf_resolve("myShell")
@@ -36,11 +42,13 @@ def test_lazy_link_to_a_sibling_yields_the_deployed_component(process):
 
 
 def test_a_runtime_change_is_seen_by_a_lazy_reader(process, journal):
-    app = process.deploy(cd(
-        COMPOUND,
-        disk=cd("test.Recorder", path="/data/a.img"),
-        vm=cd("test.Recorder", image=lazy("PARENT", "disk", "path")),
-    ))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            disk=cd("test.Recorder", path="/data/a.img"),
+            vm=cd("test.Recorder", image=lazy("PARENT", "disk", "path")),
+        )
+    )
     vm = app.sf_resolve("vm")
     disk = app.sf_resolve("disk")
     assert vm.sf_resolve("image") == "/data/a.img"
@@ -105,17 +113,29 @@ def test_lazy_apply_is_evaluated_with_current_values(process, load_text):
 
 def test_reference_parts_against_the_live_tree(process, monkeypatch):
     monkeypatch.setenv("SFPY_TEST_ENV", "42")
-    app = process.deploy(cd(
-        COMPOUND,
-        top="T",
-        mid=cd(COMPOUND, leaf=cd("test.Recorder", own="O",
-                                  up=lazy("ATTRIB top"), root=lazy("ROOT"), me=lazy("THIS"),
-                                  env=lazy("ENVPROPERTY SFPY_TEST_ENV"),
-                                  ienv=lazy("IENVPROPERTY SFPY_TEST_ENV"),
-                                  proc=lazy("PROCESS", "sfProcessName"),
-                                  chained=lazy("PARENT", "alias"),
-                                  missing=Reference([RefPart("HERE", "nope")], lazy=True, optional=True, default=7))),
-    ))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            top="T",
+            mid=cd(
+                COMPOUND,
+                leaf=cd(
+                    "test.Recorder",
+                    own="O",
+                    up=lazy("ATTRIB top"),
+                    root=lazy("ROOT"),
+                    me=lazy("THIS"),
+                    env=lazy("ENVPROPERTY SFPY_TEST_ENV"),
+                    ienv=lazy("IENVPROPERTY SFPY_TEST_ENV"),
+                    proc=lazy("PROCESS", "sfProcessName"),
+                    chained=lazy("PARENT", "alias"),
+                    missing=Reference(
+                        [RefPart("HERE", "nope")], lazy=True, optional=True, default=7
+                    ),
+                ),
+            ),
+        )
+    )
     leaf = app.sf_resolve("mid:leaf")
     assert leaf.sf_resolve("up") == "T"
     assert leaf.sf_resolve("root") is app
@@ -161,7 +181,13 @@ def test_runtime_attributes_are_added(process):
 
 
 def test_liveness_defaults_come_from_the_process_through_attrib(process):
-    app = process.deploy(cd(COMPOUND, child=cd("test.Recorder"), fast=cd(COMPOUND, sfLivenessDelay=3, leaf=cd("test.Recorder"))))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            child=cd("test.Recorder"),
+            fast=cd(COMPOUND, sfLivenessDelay=3, leaf=cd("test.Recorder")),
+        )
+    )
     assert app.sf_resolve("child").sf_resolve("ATTRIB sfLivenessDelay") == 15
     assert app.sf_resolve("child").sf_resolve("ATTRIB sfLivenessFactor") == 2
     assert app.sf_resolve("fast:leaf").sf_resolve("ATTRIB sfLivenessDelay") == 3

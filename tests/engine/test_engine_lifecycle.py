@@ -37,7 +37,12 @@ def test_every_component_is_deployed_before_any_is_started(process, journal):
     events = [event for event, _ in journal]
     assert events == ["deploy"] * 6 + ["start"] * 6
     assert [path for _, path in journal[:6]] == [
-        "sfConfig", "sfConfig:a", "sfConfig:b", "sfConfig:b:c", "sfConfig:b:d", "sfConfig:e",
+        "sfConfig",
+        "sfConfig:a",
+        "sfConfig:b",
+        "sfConfig:b:c",
+        "sfConfig:b:d",
+        "sfConfig:e",
     ]
     assert [path for _, path in journal[6:]] == [path for _, path in journal[:6]]
 
@@ -117,7 +122,11 @@ def test_a_failing_terminate_hook_does_not_stop_termination(process, journal):
 
 def test_a_child_termination_travels_up_with_the_first_components_name(process):
     app = process.deploy(
-        cd(COMPOUND, keep=cd(REC), inner=cd(COMPOUND, worker=cd("test.SelfTerminating", after=0.05, abnormal=True)))
+        cd(
+            COMPOUND,
+            keep=cd(REC),
+            inner=cd(COMPOUND, worker=cd("test.SelfTerminating", after=0.05, abnormal=True)),
+        )
     )
     record = app.wait_terminated(5)
     assert record is not None
@@ -161,7 +170,9 @@ def test_a_detached_child_no_longer_terminates_its_former_parent(process):
 
 
 def test_sf_should_terminate_ends_a_finished_workflow_prim(process, journal):
-    app = process.deploy(cd(COMPOUND, job=cd("test.Finisher", sfShouldTerminate=True), other=cd(REC)))
+    app = process.deploy(
+        cd(COMPOUND, job=cd("test.Finisher", sfShouldTerminate=True), other=cd(REC))
+    )
     record = app.wait_terminated(5)
     assert record is not None and record.is_normal and record.id == "sfConfig:job"
     # the finisher terminated after its start hook returned, not inside it
@@ -177,9 +188,11 @@ def test_without_sf_should_terminate_a_finished_prim_keeps_running(process):
 def test_a_container_can_override_child_termination(process, journal):
     description = cd(
         COMPOUND,
-        seq=cd("test.Sequential",
-               one=cd("test.Finisher", sfShouldTerminate=True),
-               two=cd("test.Finisher", sfShouldTerminate=True)),
+        seq=cd(
+            "test.Sequential",
+            one=cd("test.Finisher", sfShouldTerminate=True),
+            two=cd("test.Finisher", sfShouldTerminate=True),
+        ),
     )
     app = process.deploy(description)
     record = app.wait_terminated(5)
@@ -222,9 +235,11 @@ def test_hooks_of_one_application_never_overlap_when_a_child_ends_during_start(p
 def test_terminate_from_many_threads_runs_termination_once(process, journal):
     app = process.deploy(cd(COMPOUND, a=cd(REC), b=cd(REC)))
     threads = [
-        threading.Thread(target=app.sf_resolve(name).sf_terminate,
-                         args=(TerminationRecord.abnormal(f"by {i}"),))
-        for i in range(10) for name in ("a", "b")
+        threading.Thread(
+            target=app.sf_resolve(name).sf_terminate, args=(TerminationRecord.abnormal(f"by {i}"),)
+        )
+        for i in range(10)
+        for name in ("a", "b")
     ]
     for thread in threads:
         thread.start()
@@ -250,7 +265,9 @@ def test_a_hook_that_terminates_its_own_application_is_not_re_entered(process, j
     register("test.Stopper", Stopper)
     app = process.deploy(cd(COMPOUND, stopper=cd("test.Stopper"), after=cd(REC)))
     assert app.state is State.TERMINATED and app.termination_record.is_normal
-    assert journal.index(("start-end", "sfConfig:stopper")) < journal.index(("terminate", "sfConfig:stopper"))
+    assert journal.index(("start-end", "sfConfig:stopper")) < journal.index(
+        ("terminate", "sfConfig:stopper")
+    )
 
 
 def test_lifecycle_calls_out_of_order_are_harmless(process):

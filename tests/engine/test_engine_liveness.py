@@ -19,8 +19,14 @@ def started_at(component) -> float:
 
 def test_a_failed_ping_terminates_the_compound_abnormally_within_the_delay(process):
     delay = 0.4
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=delay, ok=cd("test.Recorder"),
-                            watched=cd("test.Pinged", pingMode="fail")))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            sfLivenessDelay=delay,
+            ok=cd("test.Recorder"),
+            watched=cd("test.Pinged", pingMode="fail"),
+        )
+    )
     watched = app.sf_resolve("watched")
     record = app.wait_terminated(5)
     assert record is not None
@@ -34,8 +40,14 @@ def test_a_failed_ping_terminates_the_compound_abnormally_within_the_delay(proce
 
 def test_factor_missed_pings_terminate_within_delay_times_factor(process):
     delay, factor = 0.3, 3
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=delay, sfLivenessFactor=factor,
-                            watched=cd("test.Pinged", pingMode="miss")))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            sfLivenessDelay=delay,
+            sfLivenessFactor=factor,
+            watched=cd("test.Pinged", pingMode="miss"),
+        )
+    )
     watched = app.sf_resolve("watched")
     record = app.wait_terminated(5)
     assert record is not None and record.type == "abnormal"
@@ -48,8 +60,14 @@ def test_factor_missed_pings_terminate_within_delay_times_factor(process):
 def test_an_answer_resets_the_missed_count(process):
     # pings 1-2 answer, then misses: a failure needs `factor` misses *in a row*
     delay, factor = 0.15, 2
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=delay, sfLivenessFactor=factor,
-                            watched=cd("test.Pinged", pingMode="miss", failAfter=2)))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            sfLivenessDelay=delay,
+            sfLivenessFactor=factor,
+            watched=cd("test.Pinged", pingMode="miss", failAfter=2),
+        )
+    )
     watched = app.sf_resolve("watched")
     assert app.wait_terminated(5) is not None
     assert watched.pings == 2 + factor
@@ -57,8 +75,14 @@ def test_an_answer_resets_the_missed_count(process):
 
 def test_healthy_children_are_pinged_every_delay_and_keep_running(process):
     delay = 0.1
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=delay,
-                            a=cd("test.Pinged"), b=cd(COMPOUND, c=cd("test.Pinged"))))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            sfLivenessDelay=delay,
+            a=cd("test.Pinged"),
+            b=cd(COMPOUND, c=cd("test.Pinged")),
+        )
+    )
     time.sleep(0.55)
     assert app.state is State.STARTED
     for name in ("a", "b:c"):
@@ -69,16 +93,23 @@ def test_healthy_children_are_pinged_every_delay_and_keep_running(process):
 
 
 def test_liveness_off_with_zero_delay(process):
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=0, watched=cd("test.Pinged", pingMode="fail")))
+    app = process.deploy(
+        cd(COMPOUND, sfLivenessDelay=0, watched=cd("test.Pinged", pingMode="fail"))
+    )
     time.sleep(0.3)
     assert app.state is State.STARTED
     assert app.sf_resolve("watched").pings == 0
 
 
 def test_a_child_can_set_its_own_delay(process):
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=100,
-                            fast=cd("test.Pinged", sfLivenessDelay=0.1, pingMode="fail"),
-                            slow=cd("test.Pinged")))
+    app = process.deploy(
+        cd(
+            COMPOUND,
+            sfLivenessDelay=100,
+            fast=cd("test.Pinged", sfLivenessDelay=0.1, pingMode="fail"),
+            slow=cd("test.Pinged"),
+        )
+    )
     record = app.wait_terminated(2)
     assert record is not None and record.id == "sfConfig:fast"
     assert app.sf_resolve("slow").pings == 0
@@ -96,7 +127,9 @@ def test_one_scheduler_thread_for_many_components(process):
 
 
 def test_a_terminated_child_is_no_longer_pinged(process):
-    app = process.deploy(cd(COMPOUND, sfLivenessDelay=0.05, a=cd("test.Pinged"), b=cd("test.Recorder")))
+    app = process.deploy(
+        cd(COMPOUND, sfLivenessDelay=0.05, a=cd("test.Pinged"), b=cd("test.Recorder"))
+    )
     a = app.sf_resolve("a")
     a.sf_terminate_quietly()
     a.wait_terminated(2)

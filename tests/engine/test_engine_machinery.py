@@ -68,7 +68,9 @@ def test_lock_requests_from_other_threads_run_in_the_worker_serialised():
     lock = LifecycleLock("t")
     ran: list[str] = []
     with lock:
-        threading.Thread(target=lock.submit, args=(lambda: ran.append(threading.current_thread().name),)).start()
+        threading.Thread(
+            target=lock.submit, args=(lambda: ran.append(threading.current_thread().name),)
+        ).start()
         time.sleep(0.1)
         assert ran == []  # the holder has not reached a checkpoint
     deadline = time.monotonic() + 2
@@ -92,13 +94,21 @@ def test_lock_requests_by_the_holder_wait_for_the_checkpoint():
 
 def test_termination_record_reads_like_smartfrogs():
     record = TerminationRecord.abnormal("disk full", id="sfConfig:vm1:disk")
-    assert str(record) == "Termination Record: sfConfig:vm1:disk,  type: abnormal,  description: disk full"
+    assert (
+        str(record)
+        == "Termination Record: sfConfig:vm1:disk,  type: abnormal,  description: disk full"
+    )
     assert not record.is_normal and TerminationRecord.normal().is_normal
     assert record.with_id("other") is record
     assert TerminationRecord.normal("x").with_id("sfConfig").id == "sfConfig"
     assert TerminationRecord.external_reference_dead().type == "externalReferenceDead"
     as_data = TerminationRecord.abnormal("boom", cause=ValueError("bad")).to_dict()
-    assert as_data == {"type": "abnormal", "description": "boom", "id": None, "cause": "ValueError: bad"}
+    assert as_data == {
+        "type": "abnormal",
+        "description": "boom",
+        "id": None,
+        "cause": "ValueError: bad",
+    }
 
 
 def test_component_timers_run_like_hooks_and_stop_at_termination(process):

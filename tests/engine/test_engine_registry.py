@@ -23,7 +23,11 @@ def test_setup_cfg_declares_the_entry_point_group():
 
 
 def test_an_unknown_sfclass_deploys_nothing(process, journal):
-    description = cd(COMPOUND, a=cd("test.Recorder"), b=cd(COMPOUND, c=cd("org.smartfrog.sfcore.compound.CompoundImp")))
+    description = cd(
+        COMPOUND,
+        a=cd("test.Recorder"),
+        b=cd(COMPOUND, c=cd("org.smartfrog.sfcore.compound.CompoundImp")),
+    )
     with pytest.raises(ComponentClassError) as failure:
         process.deploy(description)
     error = failure.value
@@ -54,7 +58,9 @@ def test_a_description_without_sfclass_is_an_error():
 
 
 def test_actions_of_a_workflow_container_are_checked_before_deployment(process, journal):
-    description = cd(COMPOUND, seq=cd("test.Sequential", one=cd("test.Recorder"), two=cd("missing.Class")))
+    description = cd(
+        COMPOUND, seq=cd("test.Sequential", one=cd("test.Recorder"), two=cd("missing.Class"))
+    )
     with pytest.raises(ComponentClassError) as failure:
         process.deploy(description)
     assert failure.value.path == "sfConfig:seq:two"

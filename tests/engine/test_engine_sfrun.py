@@ -34,8 +34,9 @@ def sfrun_command(*args: str) -> list[str]:
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(sfrun_command(*args), capture_output=True, text=True, timeout=timeout,
-                          env=environment())
+    return subprocess.run(
+        sfrun_command(*args), capture_output=True, text=True, timeout=timeout, env=environment()
+    )
 
 
 @pytest.fixture
@@ -70,7 +71,11 @@ def test_terminate_after_zero_deploys_starts_and_terminates_cleanly(app_file):
     assert "terminated normally" in result.stderr
     events = journal_of(journal)
     assert [e for e, _ in events] == ["deploy"] * 3 + ["start"] * 3 + ["terminate"] * 3
-    assert [p for e, p in events if e == "terminate"] == ["sfConfig:d", "sfConfig:b:c", "sfConfig:a"]
+    assert [p for e, p in events if e == "terminate"] == [
+        "sfConfig:d",
+        "sfConfig:b:c",
+        "sfConfig:a",
+    ]
     assert "Traceback" not in result.stderr
 
 
@@ -86,10 +91,14 @@ def test_a_failing_deploy_exits_1_with_the_termination_record(app_file):
 
 
 def test_a_later_abnormal_termination_exits_1(app_file):
-    path, _ = app_file('a extends R; w extends Prim { sfClass "test.SelfTerminating"; after 0.2; abnormal true; }')
+    path, _ = app_file(
+        'a extends R; w extends Prim { sfClass "test.SelfTerminating"; after 0.2; abnormal true; }'
+    )
     result = run(str(path))
     assert result.returncode == 1
-    assert "Termination Record: sfConfig:w,  type: abnormal,  description: it broke" in result.stderr
+    assert (
+        "Termination Record: sfConfig:w,  type: abnormal,  description: it broke" in result.stderr
+    )
 
 
 def test_an_application_that_finishes_normally_exits_0(app_file):
@@ -123,8 +132,12 @@ def test_terminate_after_waits_that_long(app_file):
     result = run("--terminate-after", "1.0", str(path))
     assert result.returncode == 0
     lines = result.stderr.splitlines()
-    started = next(float(line.split()[-1][:-1]) for line in lines if line.startswith("sfConfig  STARTED"))
-    ended = next(float(line.split()[-1][:-1]) for line in lines if line.startswith("sfConfig  TERMINATED"))
+    started = next(
+        float(line.split()[-1][:-1]) for line in lines if line.startswith("sfConfig  STARTED")
+    )
+    ended = next(
+        float(line.split()[-1][:-1]) for line in lines if line.startswith("sfConfig  TERMINATED")
+    )
     assert 0.99 <= ended - started < 2.0  # lines show hundredths
     assert time.monotonic() - began >= 1.0
 
@@ -132,7 +145,9 @@ def test_terminate_after_waits_that_long(app_file):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_terminates_cleanly_and_exits_0(app_file, signum):
     path, journal = app_file("a extends R; b extends R;")
-    child = subprocess.Popen(sfrun_command(str(path)), stderr=subprocess.PIPE, text=True, env=environment())
+    child = subprocess.Popen(
+        sfrun_command(str(path)), stderr=subprocess.PIPE, text=True, env=environment()
+    )
     lines: list[str] = []
     started = threading.Event()
 
