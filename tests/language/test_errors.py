@@ -577,3 +577,12 @@ def test_large_file_with_one_mistake_is_fast(here: Path) -> None:
         parse_file(str(path))
     assert time.perf_counter() - started < 2 * FAST
     assert str(caught.value.position) == "t.sf:20002:13"
+
+
+def test_column_counts_the_file_not_the_expanded_unicode_escapes(here: Path) -> None:
+    """``\\u0041`` is six characters in the file: the column (and the line shown) are the file's."""
+    path = put(here, "t.sf", 'sfConfig extends {\n  a "\\u0041" b (c -1);\n}\n')
+    lines = rendered(path).splitlines()
+    assert lines[0].startswith("t.sf:2:19: error: unexpected number '-1'"), lines[0]
+    assert lines[1] == '  2 |   a "\\u0041" b (c -1);'
+    assert lines[1][lines[2].index("^")] == "-"
