@@ -586,3 +586,14 @@ def test_column_counts_the_file_not_the_expanded_unicode_escapes(here: Path) -> 
     assert lines[0].startswith("t.sf:2:19: error: unexpected number '-1'"), lines[0]
     assert lines[1] == '  2 |   a "\\u0041" b (c -1);'
     assert lines[1][lines[2].index("^")] == "-"
+
+
+def test_fifty_link_cycle_is_reported_as_a_cycle(here: Path) -> None:
+    body = "".join(f"  a{n} a{n + 1};\n" for n in range(50)) + "  a50 a0;\n"
+    path = put(here, "t.sf", "sfConfig extends {\n" + body + "}\n")
+    error = failure(path)
+    assert len(error.all()) == 1, error.render()
+    assert error.render().startswith(
+        "t.sf:2:6: error: cyclic reference: sfConfig:a0 (a1) -> sfConfig:a1 (a2) -> "
+    ), error.render()[:300]
+    assert (error.path, error.phase) == ("sfConfig:a0", "link")

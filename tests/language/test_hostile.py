@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import resource
 import shutil
 import stat
@@ -544,3 +545,17 @@ def test_lone_surrogate_escape(tmp_path: Path, escape: str, json_form: bool) -> 
     path = write(tmp_path / "half.sf", f'sfConfig extends {{\n  a "{escape}";\n}}\n')
     run = sfparse(*(["--json"] if json_form else []), path, cwd=tmp_path)
     assert_result_or_clean_error(run)
+
+
+def test_two_thousand_nested_includes(tmp_path: Path) -> None:
+    """f0.sf includes f1.sf, which includes f2.sf, … 2,000 deep: a result, or an error that says where."""
+    for n in range(2000):
+        write(tmp_path / f"f{n}.sf", f'#include "f{n + 1}.sf"\nv{n} {n};\n')
+    write(tmp_path / "f2000.sf", "last 1;\n")
+    main = write(tmp_path / "main.sf", '#include "f0.sf"\nsfConfig extends { x last; }\n')
+    run = sfparse(main, cwd=tmp_path)
+    assert_result_or_clean_error(run)
+    if run.code == 0:
+        assert run.out == "x 1;\n"
+    else:
+        assert re.match(r"\S*f\d+\.sf:\d+:\d+: error: ", run.err), f"the message says where:\n{run.err}"
