@@ -136,8 +136,8 @@ class TestCompound(EventCompound):
 
     * the action fails to deploy or start: success only if ``exitType`` is ``abnormal`` and
       the error contains ``exitText`` (and matches ``exceptions``);
-    * the action ends: with ``expectTerminate`` it must end with a type containing
-      ``exitType`` and a description containing ``exitText`` (an expected abnormal end becomes
+    * the action ends: with ``expectTerminate`` it must end with type ``exitType`` (SmartFrog
+      looks for the text, so there "abnormal" passes for "normal") and a description containing ``exitText`` (an expected abnormal end becomes
       a normal one); without it, any end of the action is a failure;
     * ``tests`` ending normally is a success, abnormally a failure;
     * ``undeployAfter`` ms (0 or less: never) terminates the action — a success when it was
@@ -283,7 +283,7 @@ class TestCompound(EventCompound):
             self._conclude(record, False)
             return
         problems = []
-        if self.exit_type not in record.type:
+        if record.type != self.exit_type:
             problems.append(f"Expected action to terminate with the status {self.exit_type}")
         description = record.description or ""
         if self.exit_text and self.exit_text not in description:

@@ -69,7 +69,7 @@ def test_actions_of_a_workflow_container_are_checked_before_deployment(process, 
 
 def test_smartfrog_classes_not_provided_say_so(process):
     with pytest.raises(ComponentClassError, match="SmartFrog workflow component that this sfpy"):
-        process.check(cd("org.smartfrog.sfcore.workflow.combinators.Parallel"))
+        process.check(cd("org.smartfrog.sfcore.workflow.combinators.RandomSequence"))
 
 
 def test_register_by_module_path_and_a_broken_registration():
