@@ -132,19 +132,18 @@ def _load(name: str, target: type[Prim] | str) -> type[Prim]:
 
 def _unknown_message(name: str) -> str:
     known = known_names()
-    hint = did_you_mean(name, known)
+    # Compare the last dotted parts: long shared package names make any two names look alike
+    # ("…combinators.FireBreak" is not a typo of "…combinators.Repeat").
+    short: dict[str, str] = {}
+    for candidate in known:
+        short.setdefault(candidate.rsplit(".", 1)[-1], candidate)
+    close = did_you_mean(name.rsplit(".", 1)[-1], short)
+    hint = f" (did you mean '{short[close.split(chr(39))[1]]}'?)" if close else ""
+    for prefix, family in EXPECTED_PREFIXES.items():
+        if name.startswith(prefix):
+            return f"sfClass '{name}' is {family} that this sfpy installation does not provide{hint}"
     if not hint:
-        # Compare the last dotted parts too: "Compund" -> "sfpy.engine.Compound".
-        short: dict[str, str] = {}
-        for candidate in known:
-            short.setdefault(candidate.rsplit(".", 1)[-1], candidate)
-        close = did_you_mean(name.rsplit(".", 1)[-1], short)
-        if close:
-            hint = f" (did you mean '{short[close.split(chr(39))[1]]}'?)"
-    if not hint:
-        for prefix, family in EXPECTED_PREFIXES.items():
-            if name.startswith(prefix):
-                return f"sfClass '{name}' is {family} that this sfpy installation does not provide"
+        hint = did_you_mean(name, known)
     return f"unknown sfClass '{name}'{hint}"
 
 
