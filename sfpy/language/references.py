@@ -137,10 +137,16 @@ class ResolutionError(DescriptionError):
     callers that name the reference themselves.
     """
 
+    origin: tuple[int, Any] | None = None  # (id(holder), key) of the attribute that failed first
+
     def __init__(self, message: str, *, detail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("phase", "link")
         super().__init__(message, **kwargs)
         self.detail = detail if detail is not None else message
+
+
+class _Consequence(ResolutionError):
+    """Needed an attribute whose failure is already reported: not a mistake of its own."""
 
 
 class _NotFound(ResolutionError):
@@ -475,6 +481,9 @@ class Resolver:
         # Only when no function or assertion ran on the way, so results are the same.
         self.memoize = memoize and not runtime
         self._evaluations = 0
+        # Attributes whose failure has been reported (link phase): whatever needs them fails
+        # quietly, so one broken link gives one message, where it is written.
+        self._reported: set[tuple[int, Any]] = set()
         # (id(holder), key) -> (holder, key, text) for resolutions in progress, in order.
         self._active: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
         self._depth = 0
@@ -613,12 +622,29 @@ class Resolver:
         References are resolved from ``holder``, applications evaluated, assertions checked,
         vectors have their references resolved; TBD is an error.
         """
-        if isinstance(value, Reference):
+        if isinstance(value, (Reference, ApplyReference)):
             if value.data:
                 return value
-            with self._guard(holder, key, value):
-                before = self._evaluations
-                result = self.resolve(value, holder)
+            marker = (id(holder), key)
+            if marker in self._reported:
+                raise _Consequence(f"{path_text(holder, key)} could not be resolved", position=None)
+            try:
+                with self._guard(holder, key, value):
+                    if isinstance(value, Reference):
+                        before = self._evaluations
+                        result = self.resolve(value, holder)
+                    elif isinstance(value, AssertReference):
+                        return self.evaluate_assertion(value, holder)
+                    else:
+                        return self.evaluate(value, holder)
+            except (LazyReferenceError, CycleError, _Consequence):
+                raise
+            except ResolutionError as error:
+                if error.origin is None:
+                    error.origin = marker
+                    if error.path is None:
+                        error.path = path_text(holder, key)
+                raise
             if (
                 self.memoize
                 and before == self._evaluations
@@ -628,13 +654,6 @@ class Resolver:
             ):
                 holder.attributes[key] = result
             return result
-        if isinstance(value, ApplyReference):
-            if value.data:
-                return value
-            with self._guard(holder, key, value):
-                if isinstance(value, AssertReference):
-                    return self.evaluate_assertion(value, holder)
-                return self.evaluate(value, holder)
         if value is TBD:
             raise ResolutionError(
                 f"attribute {_key_text(key)!r} of {path_text(holder)} is still TBD (to be defined)",
@@ -702,6 +721,8 @@ class Resolver:
             if name == "sfFunctionClass":
                 continue
             if isinstance(value, (Reference, ApplyReference)) and not value.data:
+                if not value.lazy:  # failed before (and was reported then)
+                    raise _Consequence("a parameter could not be resolved", position=apply.position)
                 lazy = True
             params[name] = value
         if lazy:
@@ -741,7 +762,12 @@ class Resolver:
                 continue
             try:
                 value = self.chain(comp.attributes[name], comp, name)
-            except LazyReferenceError:
+            except ResolutionError as error:
+                if not isinstance(error, LazyReferenceError):
+                    if not isinstance(error, CycleError):
+                        error.path = None  # reported as the assertion's failure, where it is held
+                        error.origin = None
+                    raise
                 if phase == "static" and not self.runtime:
                     raise ResolutionError(
                         "Static assertion cannot evaluate due to LAZY attributes",
@@ -824,6 +850,8 @@ class Resolver:
             target = value
         elif isinstance(value, (Reference, ApplyReference)) and not value.data or value is TBD:
             marker = (id(node), key)
+            if marker in self._reported:
+                return None
             active = self._active
             try:
                 if marker in active:
@@ -850,7 +878,13 @@ class Resolver:
                 return None
             except _TooDeep:
                 raise
+            except _Consequence:
+                self._reported.add(marker)
+                return None
             except ResolutionError as error:
+                self._reported.add(marker)
+                if error.origin is not None:
+                    self._reported.add(error.origin)
                 errors.append(_locate(error, node, key, value))
                 return None
             except RecursionError:

@@ -650,10 +650,13 @@ def _sfconfig_phase(root: ComponentDescription) -> ComponentDescription:
                 position=position,
                 phase="sfConfig",
             ) from None
-        hint = did_you_mean("sfConfig", [k for k in root.attributes if isinstance(k, str)])
+        names = [k for k in root.attributes if isinstance(k, str)]
+        hint = did_you_mean("sfConfig", names)
+        close = next((name for name in names if hint == f" (did you mean '{name}'?)"), None)
         raise DescriptionError(
             "Unresolved Reference: HERE sfConfig, Reference not found"
             + (hint or " (the description to deploy is the top-level attribute sfConfig)"),
+            position=root.positions.get(close) if close is not None else None,
             phase="sfConfig",
         ) from None
     if not isinstance(value, ComponentDescription):

@@ -242,3 +242,23 @@ def test_eager_host_reference_needs_run_time() -> None:
 def test_links_inside_data_descriptions_are_resolved() -> None:
     cfg = run("sfConfig extends {\n  a 1;\n  d extends DATA { b a; }\n}\n")
     assert cfg["d"]["b"] == 1 and cfg["d"].eager is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sfConfig extends {\n  x nowhere;\n  y x;\n  z y;\n}\n",
+        "sfConfig extends {\n  z y;\n  y x;\n  x nowhere;\n}\n",
+        "sfConfig extends {\n  x (nowhere + 1);\n  y x;\n  v [x, 2];\n}\n",
+    ],
+)
+def test_a_broken_link_is_reported_once_where_it_is_written(text: str) -> None:
+    error = fails(text)
+    assert error.all() == [error], error.render()
+    assert "nowhere" in error.message
+    assert error.path is not None and error.path.startswith("sfConfig:x")
+
+
+def test_optional_link_to_a_broken_attribute_takes_its_default_and_the_break_is_reported() -> None:
+    error = fails("sfConfig extends {\n  a OPTIONAL (1) b;\n  b nosuch;\n}\n")
+    assert error.all() == [error] and error.path == "sfConfig:b"
