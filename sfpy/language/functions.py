@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sfpy.errors import SfpyError
 from sfpy.language.errors import DescriptionError
 from sfpy.language.model import (
     NULL,
@@ -50,7 +51,6 @@ from sfpy.language.model import (
     type_name,
 )
 from sfpy.language.references import (
-    LazyReferenceError,
     ResolutionError,
     path_text,
     reference_text,
@@ -559,10 +559,11 @@ def _ref(call: Call) -> Any:
     ref = ref.with_flags(lazy=False)
     try:
         return call.resolver.resolve(ref, call.holder)
-    except (ResolutionError, LazyReferenceError) as error:
+    except SfpyError as error:  # also the engine's resolver's errors, at run time
         if "returnNULLOnException" in call.params:
             return NULL
-        raise call.fail(f"Error resolving reference in Ref function: {error.message}") from None
+        message = getattr(error, "message", str(error))
+        raise call.fail(f"Error resolving reference in Ref function: {message}") from None
 
 
 def _system(call: Call) -> Any:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sfpy.errors import SfpyError
 from sfpy.language.functions import FUNCTION_CLASS, FUNCTION_PHASE, Call, register_function
 from sfpy.language.model import (
     HERE,
@@ -216,7 +217,7 @@ def check_schema_element(call: Call) -> bool:
             value = call.resolver.resolve(target, call.holder)
         except LazyReferenceError:
             value = _LazyMarker()
-        except ResolutionError:
+        except SfpyError:  # not there (the engine's resolver raises its own kind of error)
             value = None
 
     if value is None:

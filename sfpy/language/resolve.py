@@ -108,11 +108,12 @@ def resolve(
     # collector would scan the whole growing tree again and again (a third of the time).
     collecting = gc.isenabled()
     gc.disable()
+    progress = ["type"]
     try:
-        return _resolve(root, phases)
+        return _resolve(root, phases, progress)
     except RecursionError:
         raise DescriptionError(
-            "the description is nested or linked too deeply to resolve", phase="link"
+            "the description is nested or linked too deeply to resolve", phase=progress[0]
         ) from None
     finally:
         if collecting:
@@ -120,10 +121,11 @@ def resolve(
         sys.setrecursionlimit(old_limit)
 
 
-def _resolve(root: ComponentDescription, phases: Any) -> ComponentDescription:
+def _resolve(root: ComponentDescription, phases: Any, progress: list[str]) -> ComponentDescription:
     phase_list = _phase_list(root) if phases is None else list(phases)
     act_on = root
     for name in phase_list:
+        progress[0] = name
         if name == "type":
             _TypePhase(act_on).run()
         elif name == "place":
@@ -134,6 +136,7 @@ def _resolve(root: ComponentDescription, phases: Any) -> ComponentDescription:
             _link_phase(act_on)
         else:
             _action_phase(act_on, name)
+    progress[0] = "link"
     return as_component_description(act_on)
 
 
