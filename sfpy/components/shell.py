@@ -203,11 +203,27 @@ def _signal_group(pgid: int, number: int) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Does group ``pgid`` still have a running member? Zombies do not count: an orphan is
+    reaped by init whenever init gets to it, but it no longer runs."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 class _Reader(threading.Thread):
