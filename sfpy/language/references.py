@@ -834,7 +834,6 @@ class Resolver:
         for key in list(comp.attributes):
             target = self._link_value(comp, key, errors)
             if target is not None:
-                self._walking.pop(id(target), None)
                 errors.extend(self.link_resolve(target))
         self._walking.pop(id(comp), None)
         self._walked[id(comp)] = comp
