@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import math
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +37,7 @@ from sfpy.language import (
     Long,
     Reference,
     RefPart,
+    load,
     parse_text,
     resolve,
 )
@@ -350,7 +353,10 @@ def show(cd: ComponentDescription) -> str:
 @given(descriptions())
 def test_generated_descriptions_resolve_as_expected(case: tuple[str, ComponentDescription]) -> None:
     text, expected = case
-    resolved = load_text(text)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "generated.sf"
+        path.write_text(text, encoding="utf-8")
+        resolved = load(str(path))  # the public front door: file in, resolved sfConfig out
     assert resolved == expected, f"\n--- text\n{text}\n--- got\n{show(resolved)}\n--- expected\n{show(expected)}"
 
 
@@ -449,7 +455,8 @@ def mutated(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.slow  # about 10 s: generating whole descriptions is what takes the time
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(mutated())
 def test_mutated_descriptions_fail_cleanly(text: str) -> None:
     started = time.perf_counter()
