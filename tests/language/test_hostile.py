@@ -284,7 +284,11 @@ def test_limit_counts_included_files(tmp_path: Path) -> None:
         tmp_path / "main.sf",
         "".join(f'#include "{name}.sf"\n' for name in "abcd") + "sfConfig extends { x 1; }\n",
     )
-    assert_clean_error(sfparse(main, cwd=tmp_path), "c.sf:1:1: error: description too large")
+    try:
+        assert_clean_error(sfparse(main, cwd=tmp_path), "c.sf:1:1: error: description too large")
+    finally:
+        for name in "abcd":
+            (tmp_path / f"{name}.sf").unlink()
 
 
 def test_include_amplification_is_bounded(tmp_path: Path) -> None:
