@@ -36,6 +36,7 @@ on a host goes through here, so every command, its output and its exit code are 
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import os
@@ -167,6 +168,33 @@ def script_text(script: Any, what: str = "script") -> tuple[str, bool]:
             raise ShellError(f"{what}: every line of a script vector must be a string")
         return "\n".join(script), True
     raise ShellError(f"{what} must be a command line or a vector of lines, not {script!r}")
+
+
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+
+
+def _track(process: subprocess.Popen, running: bool) -> None:
+    with _live_lock:
+        if running:
+            _live.add(process)
+        else:
+            _live.discard(process)
+
+
+@atexit.register
+def _stop_everything_at_exit() -> None:
+    """Last resort when the Python process exits with commands or processes still running
+    (an application nobody terminated): their groups are started in sessions of their own, so
+    nothing else would stop them."""
+    with _live_lock:
+        remaining = list(_live)
+        _live.clear()
+    for process in remaining:
+        try:
+            stop_process_group(process, 1.0)
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = DEFAULT_GRACE) -> None:
@@ -363,6 +391,7 @@ class ShellRunner:
                           0.0, cwd=cwd)
         with self._running_lock:
             self._running.add(process)
+        _track(process, True)
         pid = process.pid
         out = _Reader(process.stdout, lambda line: log.info("[%d] out: %s", pid, line), f"sfpy-out-{pid}")
         err = _Reader(process.stderr, lambda line: log.info("[%d] err: %s", pid, line), f"sfpy-err-{pid}")
@@ -388,6 +417,7 @@ class ShellRunner:
                 stop_process_group(process, self.grace)
             with self._running_lock:
                 self._running.discard(process)
+            _track(process, False)
         out.join(_READ_GRACE)
         err.join(_READ_GRACE)
         duration = time.monotonic() - began
@@ -582,6 +612,7 @@ class BashProcess(Prim):
             except OSError as error:
                 raise EngineError(f"cannot start {shown}: {error.strerror or error}") from None
             self.process = process
+            _track(process, True)
             self.exit_code = None
             self._last_start = time.monotonic()
             pid = process.pid
@@ -615,6 +646,7 @@ class BashProcess(Prim):
         except Exception:  # noqa: BLE001 - the component may be terminating meanwhile
             pass
         stop_leftovers(process.pid, self.grace)
+        _track(process, False)
         me = self.sf_complete_name()
         if self.terminate_on_exit:
             record = (TerminationRecord.normal(f"{display_command(self.argv)} exited with code 0", id=me)
@@ -645,6 +677,7 @@ class BashProcess(Prim):
         if process.poll() is None:
             self.log.info("stopping process group %d", process.pid)
         stop_process_group(process, self.grace)
+        _track(process, False)
         for thread in self._threads:
             thread.join(_READ_GRACE)
 

@@ -110,6 +110,18 @@ def test_a_failing_terminate_script_is_logged_and_termination_goes_on(tmp_path):
     assert read_lines(log)[-1] == "terminate a"
 
 
+def test_processes_of_applications_left_running_are_stopped_when_sfrun_exits(tmp_path):
+    path = write_description(tmp_path, f"""
+        #include "org/smartfrog/sfcore/workflow/components.sf"
+        sfConfig extends Run {{
+            newComponentName "leftBehind";
+            action extends BashProcess {{ dir "{tmp_path}"; cmd "echo $$ > pid; exec sleep 60"; }}
+        }}""")
+    result = sfrun(str(path))
+    assert result.returncode == 0, result.stderr
+    assert wait_gone(int((tmp_path / "pid").read_text()))
+
+
 # -- Script, through the engine API ------------------------------------------------------------
 def test_a_failing_start_script_fails_the_start(tmp_path, process):
     path = write_description(tmp_path, """
