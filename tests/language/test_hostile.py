@@ -563,3 +563,19 @@ def test_two_thousand_nested_includes(tmp_path: Path) -> None:
         assert run.out == "x 1;\n"
     else:
         assert re.match(r"\S*f\d+\.sf:\d+:\d+: error: ", run.err), f"the message says where:\n{run.err}"
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "3.4028235e38", "-3.4028235e38", "3.3e38", "3.5e38", "1e400", "1.4e-45", "1e-50",
+        "1.7976931348623157e308D", "4.9e-324D", "1e309D", "-1e309D",
+        "99999999999999999999", "9223372036854775808L", "-0.0", "-0.0D",
+    ],
+)  # fmt: skip
+def test_extreme_numbers(tmp_path: Path, literal: str) -> None:
+    """Numbers at and beyond the edges of Float, Double, Integer and Long: printed or refused."""
+    path = write(tmp_path / "num.sf", f"sfConfig extends {{\n  a {literal};\n}}\n")
+    for options in ((), ("--json",)):
+        run = sfparse(*options, path, cwd=tmp_path)
+        assert_result_or_clean_error(run)
