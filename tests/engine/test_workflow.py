@@ -247,6 +247,8 @@ def test_sequence_runs_each_step_after_the_previous_one_ended(run):
     out = run("sequenceInOrder")
     assert out.record.is_normal, out.record
     assert lines("steps") == ["a", "b", "c"]
+    # Steps are created at run time, once the Sequence has started, not with it.
+    assert out.at("sfConfig", State.STARTED) <= out.at("sfConfig:a", State.CONSTRUCTED)
     # Each step is created only once the previous one has terminated.
     assert out.at("sfConfig:a", State.TERMINATED) <= out.at("sfConfig:b", State.CONSTRUCTED)
     assert out.at("sfConfig:b", State.TERMINATED) <= out.at("sfConfig:c", State.CONSTRUCTED)
