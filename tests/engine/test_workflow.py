@@ -292,7 +292,7 @@ def test_parallel_deploys_every_child_before_starting_any(run, journal):
 def test_parallel_ends_normally_when_its_last_child_ended(run):
     out = run("parallelEndsAfterLastChild")
     assert out.record.is_normal
-    assert out.at("sfConfig:quick", State.TERMINATED) < 0.25
+    assert out.at("sfConfig:quick", State.TERMINATED) < out.at("sfConfig:slow", State.TERMINATED)
     assert out.at("sfConfig", State.TERMINATED) >= 0.3
     assert out.at("sfConfig", State.TERMINATED) >= out.at("sfConfig:slow", State.TERMINATED)
 
@@ -369,21 +369,21 @@ def test_timeout_terminates_a_slow_action_and_ends_abnormally(run):
     assert not out.record.is_normal
     assert out.record.description == "timeout occurred"
     took = out.at("sfConfig", State.TERMINATED) - out.at("sfConfig", State.STARTED)
-    assert 0.28 <= took < 1.0
+    assert 0.28 <= took < 2.0
     assert out.component("sfConfig:action").state is State.TERMINATED
 
 
 def test_timeout_ends_with_the_action_when_it_finishes_in_time(run):
     out = run("timeoutInTime")
     assert out.record.is_normal
-    assert out.at("sfConfig", State.TERMINATED) < 1.0
+    assert out.at("sfConfig", State.TERMINATED) < 2.0
 
 
 def test_during_stops_its_action_after_time_and_ends_normally(run):
     out = run("duringEnds")
     assert out.record.is_normal
     took = out.at("sfConfig", State.TERMINATED) - out.at("sfConfig", State.STARTED)
-    assert 0.28 <= took < 1.0
+    assert 0.28 <= took < 2.0
 
 
 def test_delay_creates_its_action_after_time(run):
@@ -391,7 +391,7 @@ def test_delay_creates_its_action_after_time(run):
     assert out.record.is_normal
     assert Path("delayed").exists()
     waited = out.at("sfConfig:action", State.CONSTRUCTED) - out.at("sfConfig", State.STARTED)
-    assert 0.38 <= waited < 1.0
+    assert 0.38 <= waited < 2.0
 
 
 def test_delay_without_action_ends_normally_after_time(run):
