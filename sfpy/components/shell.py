@@ -170,6 +170,7 @@ def script_text(script: Any, what: str = "script") -> tuple[str, bool]:
     raise ShellError(f"{what} must be a command line or a vector of lines, not {script!r}")
 
 
+_runner_lock = threading.Lock()
 _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
 
@@ -470,7 +471,10 @@ class BashShell(Prim):
     runner: ShellRunner | None = None
 
     def deploy(self) -> None:
-        self.runner = ShellRunner(
+        self._runner()
+
+    def _make_runner(self) -> ShellRunner:
+        return ShellRunner(
             self.log,
             shell=_shell_argv(self),
             cwd=_optional_directory(self),
@@ -481,11 +485,14 @@ class BashShell(Prim):
         )
 
     def _runner(self) -> ShellRunner:
-        if self.runner is None:
-            raise ShellError(f"the shell {self.sf_complete_name()} is not deployed")
         if self.sf_is_terminating:
             raise ShellError(f"the shell {self.sf_complete_name()} has terminated")
-        return self.runner
+        with _runner_lock:
+            if self.runner is None:
+                # Used before its own deploy (a Script defined before it deploys first): its
+                # attributes are there already, so it can serve now.
+                self.runner = self._make_runner()
+            return self.runner
 
     def run(self, command: str | Sequence[str], **options: Any) -> Result:
         """:meth:`ShellRunner.run` on this shell (options: timeout, env, cwd, input, check,
@@ -552,7 +559,12 @@ class Script(Prim):
 
     def _shell(self, terminating: bool = False) -> BashShell | ShellRunner:
         """The shell to use: ``shell`` (resolved now: it is LAZY), else a private runner."""
-        shell = self.sf_resolve("shell", None)
+        try:
+            shell = self.sf_resolve("shell", None)
+        except EngineError:
+            if not terminating:
+                raise
+            shell = None
         if shell is None or (terminating and isinstance(shell, BashShell) and shell.sf_is_terminating):
             if shell is not None:
                 self.log.warning("shell %s has terminated: running terminateScript in a "

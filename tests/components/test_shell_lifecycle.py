@@ -160,6 +160,18 @@ def test_scripts_run_through_the_linked_shell(tmp_path, process):
     assert app.wait_terminated(5) is not None
 
 
+def test_a_script_may_use_a_shell_defined_after_it(tmp_path, process):
+    path = write_description(tmp_path, f"""
+        sfConfig extends Compound {{
+            s extends Script {{ shell LAZY PARENT:shell; deployScript "pwd"; }}
+            shell extends BashShell {{ dir "{tmp_path}"; }}
+        }}""")
+    app = process.deploy(load(str(path)))
+    assert [r.stdout for r in app.sf_resolve("shell").history] == [f"{tmp_path}\n"]
+    app.sf_terminate(TerminationRecord.normal("done"))
+    assert app.wait_terminated(5) is not None
+
+
 # -- BashProcess -------------------------------------------------------------------------------
 def test_a_bash_process_killed_from_outside_fails_its_compound_within_the_liveness_bound(
         tmp_path, process):
