@@ -20,6 +20,7 @@ from sfpy.errors import SfpyError
 from sfpy.language.model import SourcePosition
 
 PHASES = ("parse", "type", "place", "function", "sfConfig", "link")
+MAX_SHOWN = 120  # characters of a source line shown under a message
 
 
 class DescriptionError(SfpyError):
@@ -65,9 +66,13 @@ class DescriptionError(SfpyError):
         text = self.source_line
         if self.position is not None and text is not None:
             number = str(self.position.line)
-            shown = text.rstrip("\n").expandtabs(1)
-            lines.append(f"  {number} | {shown}")
+            shown = text.rstrip("\r\n").expandtabs(1)
             caret_at = max(self.position.column - 1, 0)
+            if len(shown) > MAX_SHOWN:  # a window around the caret of a very long line
+                start = max(0, min(caret_at - MAX_SHOWN // 2, len(shown) - MAX_SHOWN))
+                shown = ("…" if start else "") + shown[start : start + MAX_SHOWN] + "…"
+                caret_at = caret_at - start + (1 if start else 0)
+            lines.append(f"  {number} | {shown}")
             lines.append(f"  {' ' * len(number)} | {' ' * caret_at}^")
         context = []
         if self.path:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import os
 import re
+import stat
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,6 +45,10 @@ from sfpy.language.model import (
 MAX_TOTAL_BYTES = 8 * 1024 * 1024
 MAX_REPORTED_ERRORS = 10
 RECOVERY_MAX_BYTES = 1024 * 1024  # resume after errors only in files up to this size
+MAX_INCLUDE_DEPTH = 50
+INTEGER_RANGE = (-(2**31), 2**31 - 1)
+LONG_RANGE = (-(2**63), 2**63 - 1)
+FLOAT_MAX = 3.4028234663852886e38
 
 FUNCTION_PHASE = "org.smartfrog.sfcore.languages.sf.ConstructFunction"
 FUNCTIONS_PACKAGE = "org.smartfrog.sfcore.languages.sf.functions."
@@ -218,16 +223,27 @@ def unescape(text: str) -> str:
 
 
 def _number(text: str) -> Any:
+    """A number token as SmartFrog types it; values outside Java's ranges are refused."""
     suffix = text[-1]
     if suffix in "lL":
-        return Long(int(text[:-1]))
+        value = int(text[:-1])
+        if not LONG_RANGE[0] <= value <= LONG_RANGE[1]:
+            raise ValueError(f"{text} is outside the range of a Long (64 bits)")
+        return Long(value)
     if suffix in "dD":
-        return Double(float(text[:-1]))
-    if suffix in "fF":
-        return float(text[:-1])
-    if any(c in text for c in ".eE"):
-        return float(text)
-    return int(text)
+        value = float(text[:-1])
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{text} is outside the range of a Double")
+        return Double(value)
+    if suffix in "fF" or any(c in text for c in ".eE"):
+        value = float(text[:-1] if suffix in "fF" else text)
+        if abs(value) > FLOAT_MAX:
+            raise ValueError(f"{text} is outside the range of a Float: write {text.rstrip('fF')}D for a Double")
+        return value
+    value = int(text)
+    if not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+        raise ValueError(f"{text} is outside the range of an Integer (32 bits): write {text}L for a Long")
+    return value
 
 
 def _byte_array(text: str, position: SourcePosition) -> ByteArray:
@@ -253,11 +269,11 @@ class _Builder(Transformer):
         self.parser = parser
 
     def _pos(self, token: Token) -> SourcePosition:
-        return SourcePosition(self.parser.filename, token.line or 0, token.column or 0)
+        return self.parser.position(token.line or 0, token.column or 0)
 
     # -- files and attribute lists ---------------------------------------------------------
     def start(self, children: list) -> ComponentDescription:
-        return self._description(children[0], None)
+        return self._description(children[0], SourcePosition(self.parser.filename, 1, 1))
 
     def wrapped_file(self, children: list) -> ComponentDescription:
         return self._description(children[1], self._pos(children[0]))
@@ -469,7 +485,10 @@ class _Builder(Transformer):
             return token
         kind = token.type
         if kind == "NUMBER":
-            return _number(str(token))
+            try:
+                return _number(str(token))
+            except ValueError as error:
+                raise DescriptionError(str(error), position=self._pos(token)) from None
         if kind == "TRUE":
             return True
         if kind == "FALSE":
@@ -655,7 +674,18 @@ class _Parser:
         self.filename = "<string>"
         self.stack: list[Path] = []
         self.total_bytes = 0
-        self.cache: dict[Path, list[_Attribute]] = {}
+        self.cache: dict[Path, tuple[list[_Attribute], int]] = {}
+        # Include problems are recorded here and parsing goes on, so each is reported once.
+        self.include_errors: list[DescriptionError] = []
+        # Columns written before each \\uXXXX escape expanded on a line: {line: [(column, shift)]}.
+        self.column_shifts: dict[int, list[tuple[int, int]]] = {}
+
+    def position(self, line: int, column: int) -> SourcePosition:
+        """A position in the current file as written (before \\u escapes were expanded)."""
+        shifts = self.column_shifts.get(line)
+        if shifts:
+            column += sum(shift for at, shift in shifts if at < column)
+        return SourcePosition(self.filename, line, column)
 
     def unique_name(self) -> str:
         _Parser._unique_counter += 1
@@ -681,6 +711,18 @@ class _Parser:
     def include(
         self, name: str, optional: bool, position: SourcePosition, codebase: str | None = None
     ) -> list[_Attribute]:
+        """The attributes of an included file; a problem is recorded and nothing is spliced."""
+        try:
+            return self._include(name, optional, position, codebase)
+        except DescriptionError as error:
+            if error.position is None:
+                error.position = position
+            self.include_errors.append(error)
+            return []
+
+    def _include(
+        self, name: str, optional: bool, position: SourcePosition, codebase: str | None
+    ) -> list[_Attribute]:
         folders: list[Path] = []
         for entry in (codebase or "").split():
             if "://" in entry or entry.endswith(".jar"):
@@ -705,16 +747,35 @@ class _Parser:
         if real in self.stack:
             cycle = " -> ".join(p.name for p in self.stack[self.stack.index(real) :]) + f" -> {path.name}"
             raise DescriptionError(f"include cycle: {cycle}", position=position)
+        if len(self.stack) >= MAX_INCLUDE_DEPTH:
+            chain = " -> ".join(p.name for p in self.stack[:3]) + " -> … -> " + path.name
+            raise DescriptionError(
+                f"includes nested more than {MAX_INCLUDE_DEPTH} files deep ({chain}); sfpy's limit",
+                position=position,
+            )
         cached = self.cache.get(real)
         if cached is None:
+            before = self.total_bytes
             root = self.parse_path(path, real)
-            cached = [
+            attributes = [
                 _Attribute(k, v, frozenset(root.tags.get(k, ())), root.positions.get(k, position))
                 for k, v in root.attributes.items()
             ]
-            self.cache[real] = cached
-            return [_Attribute(a.key, copy_value(a.value), a.tags, a.position) for a in cached]
-        return [_Attribute(a.key, copy_value(a.value), a.tags, a.position) for a in cached]
+            # Each splice costs what the file and its includes cost, so repeated includes of
+            # includes cannot multiply a small text into an enormous description.
+            cached = self.cache[real] = (attributes, self.total_bytes - before)
+        else:
+            self._charge(cached[1], position)
+        return [_Attribute(a.key, copy_value(a.value), a.tags, a.position) for a in cached[0]]
+
+    def _charge(self, size: int, position: SourcePosition) -> None:
+        self.total_bytes += size
+        if self.total_bytes > MAX_TOTAL_BYTES:
+            raise DescriptionError(
+                f"description too large: more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB with its "
+                "includes (sfpy's limit; an included file counts each time it is included)",
+                position=position,
+            )
 
     def parse_path(self, path: Path, real: Path | None = None) -> ComponentDescription:
         suffix = path.name.rsplit(".", 1)[-1] if "." in path.name else "sf"
@@ -734,19 +795,18 @@ class _Parser:
             self.filename = outer
 
     def read(self, path: Path) -> str:
+        """The file's text: regular files only, never more than the size limit is read."""
         try:
-            data = path.read_bytes()
-        except IsADirectoryError:
-            raise DescriptionError(f"{path} is a directory, not a description file") from None
+            if path.is_dir():
+                raise DescriptionError(f"{path} is a directory, not a description file")
+            # Check before opening: opening a named pipe would wait for a writer.
+            if not stat.S_ISREG(path.stat().st_mode):
+                raise DescriptionError(f"{path} is not a regular file (a pipe or a device?)")
+            with path.open("rb") as handle:
+                data = handle.read(MAX_TOTAL_BYTES - self.total_bytes + 1)
         except OSError as error:
-            raise DescriptionError(f"cannot read {path}: {error.strerror}") from None
-        self.total_bytes += len(data)
-        if self.total_bytes > MAX_TOTAL_BYTES:
-            raise DescriptionError(
-                f"description too large: more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB with its includes "
-                "(sfpy's limit)",
-                position=SourcePosition(str(path), 1, 1),
-            )
+            raise DescriptionError(f"cannot read {path}: {error.strerror or error}") from None
+        self._charge(len(data), SourcePosition(str(path), 1, 1))
         if b"\0" in data[:8192]:
             raise DescriptionError(
                 "binary file, not a description", position=SourcePosition(str(path), 1, 1), source_line=""
@@ -764,9 +824,37 @@ class _Parser:
 
     # -- parsing with error recovery -------------------------------------------------------
     def parse(self, text: str, filename: str) -> ComponentDescription:
+        written = text
+        outer_shifts = self.column_shifts
+        self.column_shifts = {}
         if "\\u" in text:
-            text = _UNICODE_ESCAPE_RE.sub(lambda m: m.group(1) + chr(int(m.group(2), 16)), text)
-            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")  # \uD83D\uDE00 is one character, as in Java
+            text = self._expand_unicode_escapes(text)
+        try:
+            return self._parse(text, written, filename)
+        finally:
+            self.column_shifts = outer_shifts
+
+    def _expand_unicode_escapes(self, text: str) -> str:
+        """Java reads ``\\uXXXX`` anywhere in a file as the character; columns stay as written."""
+        pieces: list[str] = []
+        last = 0
+        shift_total: dict[int, int] = {}
+        for match in _UNICODE_ESCAPE_RE.finditer(text):
+            start = match.start() + len(match.group(1))
+            pieces.append(text[last:start])
+            pieces.append(chr(int(match.group(2), 16)))
+            line = text.count("\n", 0, start) + 1
+            written_column = start - (text.rfind("\n", 0, start) + 1) + 1
+            shifted = shift_total.get(line, 0)
+            self.column_shifts.setdefault(line, []).append((written_column - shifted, match.end() - start - 1))
+            shift_total[line] = shifted + match.end() - start - 1
+            last = match.end()
+        pieces.append(text[last:])
+        expanded = "".join(pieces)
+        # \uD83D\uDE00 is one character, as in Java; a lone surrogate stays as it is.
+        return expanded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+    def _parse(self, text: str, written: str, filename: str) -> ComponentDescription:
         driver, builder, lexer = _lark()
         errors: list[DescriptionError] = []
         current = text
@@ -797,7 +885,7 @@ class _Parser:
             if blanked is None or blanked == current:
                 break
             current = blanked
-        lines = text.splitlines()
+        lines = written.splitlines()
         for error in errors:
             position = error.position
             if position is not None and position.file == filename and error._source_line is None:
@@ -815,7 +903,7 @@ class _Parser:
         self, error: UnexpectedInput, text: str, filename: str, lexer: SfLexer
     ) -> DescriptionError:
         open_braces = lexer.open_braces
-        position = SourcePosition(filename, error.line if error.line > 0 else 1, error.column if error.column > 0 else 1)
+        position = self.position(error.line if error.line > 0 else 1, error.column if error.column > 0 else 1)
         if isinstance(error, UnexpectedCharacters):
             char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
             message = f"unexpected character {char!r}"
@@ -848,6 +936,8 @@ class _Parser:
         else:
             expected = describe_expected(expected_names)
         message = f"unexpected {_describe_token(token)}; expected {expected}"
+        if token.type == "SLASH" and text.startswith("/*", token.start_pos):
+            message = "unterminated /* comment"
         if token.type == "_RBRACE" and token in lexer.stray_braces:
             message = "unexpected '}': there is no open '{' for it to close"
         operators = set(BINARY_OPERATORS) | set(NARY_OPERATORS)
@@ -914,6 +1004,29 @@ def _offset_of(text: str, line: int, column: int) -> int:
     return min(offset + column - 1, len(text))
 
 
+def _run(parser: _Parser, parse: Callable[[], ComponentDescription]) -> ComponentDescription:
+    """Run a top-level parse; report include problems and syntax errors together, each once."""
+    errors: list[DescriptionError] = []
+    try:
+        result = parse()
+    except DescriptionError as error:
+        errors = error.all()
+        error.more = []
+    else:
+        if not parser.include_errors:
+            return result
+    unique: dict[tuple, DescriptionError] = {}
+    for error in parser.include_errors + errors:
+        unique.setdefault((error.position, error.message), error)
+    ordered = sorted(
+        unique.values(),
+        key=lambda e: (e.position is not None, e.position.line if e.position else 0, e.position.column if e.position else 0),
+    )
+    first, *rest = ordered
+    first.more = rest
+    raise first
+
+
 def parse_text(
     text: str, filename: str = "<string>", include_dirs: Sequence[str | os.PathLike[str]] = ()
 ) -> ComponentDescription:
@@ -928,7 +1041,7 @@ def parse_text(
             raise DescriptionError(
                 f"description too large: more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB (sfpy's limit)"
             )
-        return parser.parse(text, filename)
+        return _run(parser, lambda: parser.parse(text, filename))
 
 
 def parse_file(path: str | os.PathLike[str], include_dirs: Sequence[str | os.PathLike[str]] = ()) -> ComponentDescription:
@@ -938,4 +1051,4 @@ def parse_file(path: str | os.PathLike[str], include_dirs: Sequence[str | os.Pat
         parser = _Parser(include_dirs)
         if not file.exists():
             raise DescriptionError(f"{path}: no such file")
-        return parser.parse_path(file)
+        return _run(parser, lambda: parser.parse_path(file))
