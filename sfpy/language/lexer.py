@@ -62,6 +62,7 @@ class SfLexer(Lexer):
 
     def lex(self, text: str) -> Iterator[Token]:
         match = self.pattern.match
+        count, rindex = text.count, text.rindex
         keywords = self.keywords
         opened = self.open_braces = []
         stray = self.stray_braces = []
@@ -81,8 +82,11 @@ class SfLexer(Lexer):
                 raise UnexpectedCharacters(text, position, line, position - line_start + 1, state=None)
             kind = found.lastgroup
             start = found.start(kind)
-            if start > position:
-                line, line_start = _advance(text, position, line, line_start, start)
+            if start > position:  # skipped whitespace and comments (inlined: hot path)
+                newlines = count("\n", position, start)
+                if newlines:
+                    line += newlines
+                    line_start = rindex("\n", position, start) + 1
             value = found.group(kind)
             position = found.end()
             if kind == "WORD":
