@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import struct
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sfpy.language.errors import DescriptionError
@@ -105,6 +107,9 @@ def _escape(text: str) -> str:
             out.append(c)
         elif c in _ESCAPES:
             out.append(_ESCAPES[c])
+        elif 0xD800 <= ord(c) <= 0xDFFF:
+            # A lone surrogate (from an escape like \\uD800) is one UTF-16 unit, as in Java.
+            out.append(f"\\u{ord(c):04X}")
         else:
             # Java escapes UTF-16 code units, so astral characters become a surrogate pair.
             units = c.encode("utf-16-be")
@@ -123,12 +128,6 @@ def quote_name(name: Any) -> str:
     if _is_word(text) and text not in _RESERVED:
         return text
     return f'"{_escape(text)}"'
-
-
-def _java_digits(value: float, significant: int) -> tuple[str, int]:
-    """Digits and decimal exponent of ``value`` (> 0) rounded to ``significant`` digits."""
-    mantissa, exponent = f"{value:.{significant - 1}e}".split("e")
-    return mantissa.replace(".", "").rstrip("0") or "0", int(exponent)
 
 
 def _java_layout(digits: str, exponent: int) -> str:
@@ -154,17 +153,69 @@ def _special(value: float) -> str | None:
     return None
 
 
+# (significand bits, smallest normal exponent) of IEEE binary32 and binary64.
+_FLOAT_FORMAT = (24, -126)
+_DOUBLE_FORMAT = (53, -1022)
+
+
+def _decimal_exponent(x: Fraction) -> int:
+    """``floor(log10(x))`` for ``x > 0``, exactly."""
+    estimate = math.floor(math.log10(x.numerator) - math.log10(x.denominator))
+    while Fraction(10) ** estimate > x:
+        estimate -= 1
+    while Fraction(10) ** (estimate + 1) <= x:
+        estimate += 1
+    return estimate
+
+
+def _shortest(magnitude: float, form: tuple[int, int], start: int = 1) -> tuple[str, int]:
+    """Java's (JDK 19+) ``toString`` digits of a positive finite binary float, exactly.
+
+    Among the decimals that read back as ``magnitude`` (round half to even) take those with
+    the fewest digits, but at least two when one would do, and of those the one closest to
+    ``magnitude`` (an even last digit on a tie). That rule is why Java prints ``4.9E-324``
+    and ``1.4E-45`` where a plain shortest form would say ``5E-324`` / ``1E-45``.
+    """
+    bits, min_exponent = form
+    x = Fraction(magnitude)
+    _, binary_exponent = math.frexp(magnitude)  # magnitude = f × 2^binary_exponent, ½ ≤ f < 1
+    top = max(binary_exponent - 1, min_exponent)  # exponent of the leading bit (normal or not)
+    ulp = Fraction(2) ** (top - bits + 1)
+    significand = x / ulp  # an integer
+    # At a power of two the gap to the next smaller float is half the gap above.
+    below = ulp / 2 if significand == 2 ** (bits - 1) and top > min_exponent else ulp
+    low, high = x - below / 2, x + ulp / 2
+    inclusive = significand.numerator % 2 == 0
+
+    def reads_back(candidate: Fraction) -> bool:
+        return low <= candidate <= high if inclusive else low < candidate < high
+
+    exponent = _decimal_exponent(x)
+    length = start
+    while True:
+        scale = Fraction(10) ** (exponent - length + 1)
+        floor = math.floor(x / scale)
+        hits = [d for d in (floor, floor + 1) if d > 0 and reads_back(d * scale)]
+        if hits and length == 1:
+            length = 2  # one digit would do: Java picks the closest of up to two
+            continue
+        if hits:
+            best = min(hits, key=lambda d: (abs(d * scale - x), d % 2))
+            text = str(best)
+            return text.rstrip("0") or "0", len(text) - 1 + exponent - length + 1
+        length += 1
+
+
 def java_double(value: float) -> str:
-    """``Double.toString``: the shortest digits that read back as the same double."""
+    """``Double.toString`` (JDK 19+): the shortest digits that read back as the same double."""
     special = _special(value)
     if special is not None:
         return special
     sign = "-" if value < 0 else ""
-    # Python's repr is the shortest round-trip form, as Java's (JDK 19+) toString is.
-    parts = Decimal(repr(abs(float(value)))).as_tuple()
-    digits = "".join(map(str, parts.digits))
-    exponent = len(digits) + int(parts.exponent) - 1
-    return sign + _java_layout(digits.rstrip("0") or "0", exponent)
+    # Python's repr has the shortest length; _shortest applies Java's choice among those.
+    shortest = len(Decimal(repr(abs(float(value)))).normalize().as_tuple().digits)
+    digits, exponent = _shortest(abs(float(value)), _DOUBLE_FORMAT, shortest)
+    return sign + _java_layout(digits, exponent)
 
 
 def _to_float32(value: float) -> float:
@@ -172,7 +223,11 @@ def _to_float32(value: float) -> float:
 
 
 def java_float(value: float) -> str:
-    """``Float.toString`` of ``value`` rounded to single precision (SmartFrog's Float)."""
+    """``Float.toString`` of ``value`` rounded to single precision (SmartFrog's Float).
+
+    A value too large for a Float prints as Java would hold it: ``Infinity``. The parser
+    refuses such literals, so only the JSON form or Python code can bring one here.
+    """
     try:
         single = _to_float32(float(value))
     except OverflowError:
@@ -181,26 +236,7 @@ def java_float(value: float) -> str:
     if special is not None:
         return special
     sign = "-" if single < 0 else ""
-    magnitude = abs(single)
-    for significant in range(1, 10):
-        digits, exponent = _java_digits(magnitude, significant)
-        candidates = [(digits, exponent)]
-        # The correctly rounded candidate may miss the (asymmetric) rounding interval at a
-        # power of two while a neighbour hits it: try the neighbours too.
-        step = 10.0 ** (exponent - significant + 1)
-        base = float(f"{digits[0]}.{digits[1:] or '0'}e{exponent}")
-        for neighbour in (base - step, base + step):
-            if neighbour > 0:
-                candidates.append(_java_digits(neighbour, significant))
-        hits = [
-            (abs(float(f"{d[0]}.{d[1:] or '0'}e{e}") - magnitude), d, e)
-            for d, e in candidates
-            if _to_float32(float(f"{d[0]}.{d[1:] or '0'}e{e}")) == magnitude
-        ]
-        if hits:
-            _, digits, exponent = min(hits)
-            break
-    return sign + _java_layout(digits, exponent)
+    return sign + _java_layout(*_shortest(abs(single), _FLOAT_FORMAT))
 
 
 def _part_name(name: Any) -> str:
@@ -326,6 +362,7 @@ def _deep_enough() -> Iterator[None]:
 
 
 _TAG = "$"
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -422,7 +459,10 @@ def to_json(cd: ComponentDescription, *, indent: int | None = None) -> str:
         raise DescriptionError("to_json needs a ComponentDescription", phase="parse")
     with _deep_enough():
         document = {"sfpy": JSON_FORMAT, "description": to_data(cd)}
-        return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+    # Lone surrogates cannot be encoded as UTF-8: write them as JSON escapes (which can only
+    # occur inside strings), which read back as the same lone surrogates.
+    return _SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class _Reader:
