@@ -67,9 +67,14 @@ __all__ = [
 ]
 
 
-def resolve(root: ComponentDescription) -> ComponentDescription:
-    """Run the resolution phases on a raw ROOT and return the resolved ``sfConfig``."""
-    return _phases.resolve(root)
+def resolve(
+    root: ComponentDescription, phases: Sequence[str] | None = None
+) -> ComponentDescription:
+    """Run the resolution phases on a raw ROOT and return the resolved result.
+
+    ``phases`` overrides the description's ``phaseList`` (and the default phases).
+    """
+    return _phases.resolve(root, phases=None if phases is None else list(phases))
 
 
 def load(

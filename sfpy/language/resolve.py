@@ -47,6 +47,7 @@ from sfpy.language.model import (
     ComponentDescription,
     Reference,
     RefPart,
+    SourcePosition,
     copy_value,
     type_name,
 )
@@ -638,6 +639,17 @@ def _action_phase(root: ComponentDescription, name: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _file_position(root: ComponentDescription) -> SourcePosition | None:
+    """Where ROOT was written, so that an error about the whole file names the file.
+
+    The parser gives ROOT the start of its file; a ROOT made without one falls back to
+    where its first attribute was written.
+    """
+    if root.position is not None:
+        return root.position
+    return next((root.positions[k] for k in root.attributes if k in root.positions), None)
+
+
 def _sfconfig_phase(root: ComponentDescription) -> ComponentDescription:
     resolver = Resolver(DescriptionContext())
     ref = Reference((RefPart(HERE, "sfConfig"),))
@@ -659,7 +671,7 @@ def _sfconfig_phase(root: ComponentDescription) -> ComponentDescription:
         raise DescriptionError(
             "Unresolved Reference: HERE sfConfig, Reference not found"
             + (hint or " (the description to deploy is the top-level attribute sfConfig)"),
-            position=root.positions.get(close) if close is not None else None,
+            position=root.positions.get(close) if close is not None else _file_position(root),
             phase="sfConfig",
         ) from None
     if not isinstance(value, ComponentDescription):
