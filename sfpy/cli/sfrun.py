@@ -10,6 +10,10 @@ Ctrl-C or SIGTERM, which terminate it cleanly); 1 it failed or terminated abnorm
 termination record is printed); 2 usage; 3 the description is wrong (nothing deployed);
 6 terminated, but some component's cleanup failed (listed). A second Ctrl-C exits at once
 with 6, without waiting for cleanup.
+
+When sfConfig has terminated, every other application left in the process (one a ``Run``
+deployed, a detached subtree) is terminated too, its terminate hooks run, before sfrun exits
+(exit 6 if one is still terminating after 30 s).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from sfpy.cli.common import (
 )
 
 APP_NAME = "sfConfig"
+#: Seconds sfrun waits for the other applications of the process to terminate at the end.
+SHUTDOWN_TIMEOUT = 30.0
 
 
 def _seconds(text: str) -> float:
@@ -188,7 +194,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if "crash" in outcome:
             raise outcome["crash"]
         if "failure" in outcome:
-            return _report(outcome["failure"].record, process, args.debug)
+            left = _shut_down(process, outcome["failure"].record)
+            return _report(outcome["failure"].record, process, args.debug, left)
 
         app = outcome["app"]
         deadline = None if args.terminate_after is None else time.monotonic() + args.terminate_after
@@ -208,13 +215,34 @@ def _main(argv: Sequence[str] | None) -> int:
                     TerminationRecord.normal(f"sfrun --terminate-after {args.terminate_after:g}")
                 )
                 asked = True
-        return _report(app.termination_record, process, args.debug)
+        left = _shut_down(process, app.termination_record)
+        return _report(app.termination_record, process, args.debug, left)
     finally:
         process.scheduler.stop()
         signals.restore()
 
 
-def _report(record: Any, process: Any, debug: bool) -> int:
+def _shut_down(process: Any, record: Any) -> list[str]:
+    """Terminate whatever else the application left in the process (applications a Run
+    started, detached subtrees), running their terminate hooks, before sfrun exits.
+
+    Returns the names of those that did not finish terminating in time."""
+    from sfpy.engine import TerminationRecord
+
+    how = "normally" if record is None or record.is_normal else "abnormally"
+    done = process.shutdown(
+        SHUTDOWN_TIMEOUT,
+        TerminationRecord.normal(f"sfrun: {APP_NAME} terminated {how}, the process ends"),
+    )
+    return [] if done else sorted(process.applications())
+
+
+def _report(record: Any, process: Any, debug: bool, left: Sequence[str] = ()) -> int:
+    if left:
+        print(
+            f"sfrun: still terminating after {SHUTDOWN_TIMEOUT:g}s: {', '.join(left)}",
+            file=sys.stderr,
+        )
     if process.cleanup_failures:
         print("sfrun: cleanup failed in:", file=sys.stderr)
         for path, message in process.cleanup_failures:
@@ -226,7 +254,7 @@ def _report(record: Any, process: Any, debug: bool) -> int:
             traceback.print_exception(record.cause, file=sys.stderr)
         return EXIT_FAILED
     print(f"sfrun: {APP_NAME} terminated normally: {record.description}", file=sys.stderr)
-    return EXIT_CLEANUP if process.cleanup_failures else EXIT_OK
+    return EXIT_CLEANUP if process.cleanup_failures or left else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

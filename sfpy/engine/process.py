@@ -166,11 +166,13 @@ class Process:
                 self._changed.wait(remaining)
         return True
 
-    def shutdown(self, timeout: float | None = 30.0) -> bool:
-        """Terminate every application, wait for them, stop the scheduler.
+    def shutdown(
+        self, timeout: float | None = 30.0, record: TerminationRecord | None = None
+    ) -> bool:
+        """Terminate every application (with ``record``), wait for them, stop the scheduler.
 
         False when some application did not finish terminating within ``timeout``."""
-        self.terminate_all()
+        self.terminate_all(record)
         done = self.wait_empty(timeout)
         self.scheduler.stop()
         return done

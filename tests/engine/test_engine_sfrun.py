@@ -184,3 +184,29 @@ def test_help_and_usage_errors():
     assert result.returncode == 2
     result = run()
     assert result.returncode == 2
+
+
+def test_applications_left_in_the_process_are_terminated_before_exit(tmp_path):
+    """A Run's application and a detached subtree outlive sfConfig; sfrun still ends them,
+    running their terminate hooks, before it exits."""
+    journal = tmp_path / "journal.txt"
+    path = tmp_path / "app.sf"
+    path.write_text(
+        '#include "org/smartfrog/components.sf"\n'
+        '#include "org/smartfrog/sfcore/workflow/components.sf"\n'
+        # each Recorder names the journal: the applications left behind have no sfConfig above
+        f'R extends Prim {{ sfClass "test.Recorder"; journal "{journal}"; }}\n'
+        # a Container outlives its children, so the Run ending does not end sfConfig
+        "sfConfig extends Container {\n"
+        '  runner extends Run { newComponentName "launched"; action extends R; }\n'
+        "  dc extends DetachingCompound { detachUpwards false;\n"
+        '    loose extends R { sfProcessComponentName "loose"; } }\n'
+        "  a extends R;\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    result = run("--terminate-after", "0.5", str(path))
+    assert result.returncode == 0, result.stderr
+    terminated = [p for e, p in journal_of(journal) if e == "terminate"]
+    assert sorted(terminated) == ["launched", "loose", "sfConfig:a"], result.stderr
+    assert terminated[0] == "sfConfig:a"  # sfConfig first, then what it left behind
