@@ -4,7 +4,8 @@
   definition order (``extends DATA``/``extends LAZY`` descriptions stay data); the attribute
   then holds the live child.
 * Deploy and start passes run the Compound's own hook first, then its children's, in
-  definition order; the whole tree is deployed before anything starts.
+  definition order; the whole tree is deployed before anything starts. ``started()`` runs
+  after the children's start pass (see :meth:`Prim.started`).
 * Termination terminates the children in **reverse** order, each completely, then runs the
   Compound's own ``terminate`` hook.
 * A child's termination (normal or abnormal) terminates the Compound with the same record —
@@ -148,8 +149,7 @@ class Compound(Prim):
             if child._state is State.CONSTRUCTED and child._parent is self:
                 child._sf_deploy()
 
-    def _sf_start(self) -> None:
-        super()._sf_start()
+    def _start_children(self) -> None:
         lock = self._lifecycle
         assert lock is not None
         for child in list(self._children):

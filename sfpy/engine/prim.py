@@ -10,6 +10,11 @@ at the same time (see :mod:`sfpy.engine.lifecycle`):
 ``start()``
     Every component of the tree has been deployed. Do the work (start processes, create
     disks). Raising fails the deployment.
+``started()``
+    This component *and everything below it* has started (called once, at the end of the
+    start pass of its subtree, after the requests its children made while starting were
+    carried out; not called if it is terminating by then). Create children that must come
+    after the others here. Raising fails the deployment, as ``start()`` does.
 ``terminate(record)``
     Clean up. Called exactly once for every component whose ``deploy`` was called (even when
     ``deploy`` or ``start`` raised or never ran), after its children have terminated. Must
@@ -144,6 +149,12 @@ class Prim:
 
     def start(self) -> None:
         """Do the work. Every component of the tree has been deployed."""
+
+    def started(self) -> None:
+        """This component and its whole subtree have started (once; in the lifecycle lock).
+
+        Children created here with ``sf_create_new_child`` are deployed and started at once;
+        their failure raises :class:`~sfpy.engine.errors.LifecycleError` here."""
 
     def terminate(self, record: TerminationRecord) -> None:
         """Clean up (children already terminated). Must tolerate a half-done deploy."""
@@ -469,13 +480,23 @@ class Prim:
             self._set_state(State.DEPLOYED)
 
     def _sf_start(self) -> None:
-        """The start pass for this component (Compound: then its children)."""
+        """The start pass for this component: ``start``, its children's, then ``started``."""
         if self._state is not State.DEPLOYED:
             return
         self._call_hook("start", self.start)
         if self._state is State.DEPLOYED:
             self._set_state(State.STARTED)
             self._watch_liveness()
+        self._start_children()
+        if type(self).started is not Prim.started:  # most components have none: no cost
+            lock = self._lifecycle
+            if lock is not None and lock.pending():
+                lock.drain()  # what the children asked for while starting goes first
+            if self._state is State.STARTED:
+                self._call_hook("start", self.started)
+
+    def _start_children(self) -> None:
+        """Compound starts its children here."""
 
     def _sf_terminate(self, record: TerminationRecord, notify: bool = True) -> None:
         """Terminate (children first, in reverse order), run the terminate hook, tell the parent.

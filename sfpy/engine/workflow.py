@@ -21,10 +21,10 @@ has started, each through deploy and start, deciding what a child's end means:
 ``DoNothing``  wait ``time`` ms, then terminate with ``terminationType``
 =============  ==========================================================================
 
-Times are milliseconds, as in SmartFrog. Children are created in :meth:`EventCompound.started`,
-the hook that runs once the container's own start pass is complete: a child created there is
-deployed *and* started before ``sf_create_new_child`` returns, so a failure is the
-container's to handle (a Try runs its ``abnormal`` branch, a Retry tries again, a Sequence
+Times are milliseconds, as in SmartFrog. Children are created in the core's ``started()``
+hook (:meth:`Prim.started`), which runs once the container's own start pass is complete: a
+child created there is deployed *and* started before ``sf_create_new_child`` returns, so a
+failure is the container's to handle (a Try runs its ``abnormal`` branch, a Retry tries again, a Sequence
 ends abnormally with the failing component's record). Timers go through the process's one
 scheduler (:meth:`Prim.schedule`), so they run serialised with the lifecycle and are
 cancelled when the container terminates.
@@ -114,34 +114,10 @@ def finish(component: Prim, record: TerminationRecord) -> None:
         component.sf_terminate(record)
 
 
-class StartedHook(Compound):
-    """A Compound with a ``started()`` hook: called once, after this component *and its
-    children* have been started (its start pass is complete). Children created with
-    ``sf_create_new_child`` from ``started()`` are deployed and started at once, and their
-    failure raises :class:`LifecycleError` in ``started()`` for the container to handle."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._started_hook_done = False
-
-    def started(self) -> None:
-        """Everything below this component has started. Override to act then."""
-
-    def _sf_start(self) -> None:
-        super()._sf_start()
-        if self._state is State.STARTED and not self._started_hook_done:
-            self._started_hook_done = True
-            lock = self._lifecycle
-            if lock is not None and lock.pending():
-                lock.drain()  # what the children asked for in their start goes first
-            if self._state is State.STARTED:
-                self._call_hook("start", self.started)
-
-
 # ===============================================================================================
 # The base of every workflow container.
 # ===============================================================================================
-class EventCompound(StartedHook):
+class EventCompound(Compound):
     """SmartFrog's EventCompoundImpl: actions are created at run time, not with the parent.
 
     The actions are the eager description attributes (in definition order) or, in SmartFrog's
@@ -590,7 +566,7 @@ class Run(EventCompound):
         finish(self, TerminationRecord.normal(f"{self.sf_complete_name()} deployed its action"))
 
 
-class DetachingCompound(StartedHook):
+class DetachingCompound(Compound):
     """A Compound that, once it and its children have started, may detach itself from its
     parent (``detachUpwards``), its children from itself (``detachDownwards``; each becomes
     an application of the process, named by its ``sfProcessComponentName`` if it has one)
@@ -685,7 +661,6 @@ __all__ = [
     "Retry",
     "Run",
     "Sequence",
-    "StartedHook",
     "Terminator",
     "Timeout",
     "Try",
