@@ -48,7 +48,7 @@ RECOVERY_MAX_BYTES = 1024 * 1024  # resume after errors only in files up to this
 MAX_INCLUDE_DEPTH = 50
 INTEGER_RANGE = (-(2**31), 2**31 - 1)
 LONG_RANGE = (-(2**63), 2**63 - 1)
-FLOAT_MAX = 3.4028234663852886e38
+FLOAT_MAX_EXCLUSIVE = 3.4028235677973366e38  # Java rounds a Float literal to Infinity from here
 
 FUNCTION_PHASE = "org.smartfrog.sfcore.languages.sf.ConstructFunction"
 FUNCTIONS_PACKAGE = "org.smartfrog.sfcore.languages.sf.functions."
@@ -237,7 +237,7 @@ def _number(text: str) -> Any:
         return Double(value)
     if suffix in "fF" or any(c in text for c in ".eE"):
         value = float(text[:-1] if suffix in "fF" else text)
-        if abs(value) > FLOAT_MAX:
+        if abs(value) >= FLOAT_MAX_EXCLUSIVE:
             raise ValueError(f"{text} is outside the range of a Float: write {text.rstrip('fF')}D for a Double")
         return value
     value = int(text)
