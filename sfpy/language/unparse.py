@@ -12,6 +12,7 @@ nothing (see ``docs/json-form.md``).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -101,6 +102,8 @@ def _is_name_char(c: str) -> bool:
 
 def _escape(text: str) -> str:
     """SmartFrog's ``unfixEscapes``: control and non-Latin-1 characters become escapes."""
+    if _PLAIN_TEXT.fullmatch(text):  # the common case, without a loop per character
+        return text
     out: list[str] = []
     for c in text:
         if _is_name_char(c) or c in _OTHER:
@@ -118,8 +121,15 @@ def _escape(text: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_word(name: str) -> bool:
     return bool(name) and _is_letter(name[0]) and all(_is_name_char(c) for c in name)
+
+
+# Characters _escape keeps as they are; built from the same predicates, once.
+_PLAIN_TEXT = re.compile(
+    "[" + "".join(re.escape(chr(o)) for o in range(256) if _is_name_char(chr(o)) or chr(o) in _OTHER) + "]*"
+)
 
 
 def quote_name(name: Any) -> str:
