@@ -68,6 +68,13 @@ YAML_LOADER = (
     "assert yaml.SafeLoader.__module__ == 'yaml.loader'\n"
     "print(len(data['sfConfig']))\n"
 )
+# For scale only: libyaml's C loader, where PyYAML was built with it.
+YAML_C_LOADER = (
+    "import sys, yaml\n"
+    "with open(sys.argv[1]) as f:\n"
+    "    data = yaml.load(f, Loader=yaml.CSafeLoader)\n"
+    "print(len(data['sfConfig']))\n"
+)
 
 
 def time_process(command: list[str]) -> float:
@@ -102,11 +109,21 @@ def main() -> int:
             sf_times.append(a)
             yaml_times.append(b)
             ratios.append(a / b)
+        try:
+            import yaml
+
+            has_c_loader = hasattr(yaml, "CSafeLoader")
+        except ImportError:
+            has_c_loader = False
+        c_times = [time_process([sys.executable, "-c", YAML_C_LOADER, str(yaml_file)])
+                   for _ in range(args.runs)] if has_c_loader else []
     print(f"description: {sf_lines} lines ({args.nodes} nodes); YAML: {yaml_lines} lines")
     print(f"sfparse (whole process)          median {statistics.median(sf_times):.3f} s  "
           f"min {min(sf_times):.3f}  max {max(sf_times):.3f}")
     print(f"PyYAML SafeLoader (pure Python)  median {statistics.median(yaml_times):.3f} s  "
           f"min {min(yaml_times):.3f}  max {max(yaml_times):.3f}")
+    if c_times:
+        print(f"PyYAML CSafeLoader (libyaml)     median {statistics.median(c_times):.3f} s  (for scale)")
     print(f"ratio sfparse / SafeLoader       median {statistics.median(ratios):.2f} (goal <= 1.0)")
     return 0
 
