@@ -176,10 +176,16 @@ class _NotFound(ResolutionError):
                 scan = context.parent(scan)
         else:
             candidates.extend(context.names(node))
-        hint = did_you_mean(str(part.name), [c for c in candidates if isinstance(c, str)])
+        hint = did_you_mean(str(part.name), [c for c in candidates if isinstance(c, str) and c != part.name])
         where = path_text(node) if isinstance(node, ComponentDescription) else repr(node)
         scope = f"{where} or its parents" if part.kind == ATTRIB else where
         detail = f"no attribute {str(part.name)!r} in {scope}{hint}"
+        if (
+            index
+            and isinstance(node, ComponentDescription)
+            and SF_LOCAL in node.tags.get(part.name, ())
+        ):
+            detail = f"{str(part.name)!r} in {where} is tagged sfLocal: only references written inside {where} see it"
         if self._detail is None:
             self._detail = detail
         if self._message is None:

@@ -417,10 +417,8 @@ class _TypePhase:
         if via is not None:
             holder, ref = via
             position = ref.position
-            relation = "itself" if holder is target else "which contains it"
-            steps.append(
-                f"{path_text(holder)} extends {reference_text(ref)} ({path_text(target)}, {relation})"
-            )
+            relation = " (itself)" if holder is target else f", which contains {path_text(holder)}"
+            steps.append(f"{path_text(holder)} extends {reference_text(ref)}{relation}")
         return CycleError(
             "cyclic extends: " + " -> ".join(steps or [path_text(target)]),
             position=position or target.position,
