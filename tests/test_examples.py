@@ -55,3 +55,14 @@ def test_site_runs_until_sigterm_with_its_disks_and_consoles():
     assert "sfConfig  TERMINATED" in err
     assert not WORK_DIR.exists()
     assert consoles() == []
+
+
+def test_the_readme_tour_runs(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("```\n#include") + 4
+    (tmp_path / "tour.sf").write_text(readme[start : readme.index("```", start)])
+    run = sfrun("--terminate-after", "0", str(tmp_path / "tour.sf"))
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert "sfConfig:disk  STARTED" in err
+    assert not Path("/tmp/vm1.img").exists()  # made at start, removed at termination
