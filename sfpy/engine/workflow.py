@@ -399,7 +399,9 @@ class _TimedAction(EventCompound):
             self.sf_terminate(created)
 
     def time_up(self) -> None:
-        raise NotImplementedError
+        """Time ran out before the action ended: by default (Timeout) an abnormal end."""
+        self.log.info("timeout after %d ms", self.time_ms)
+        self.sf_terminate(TerminationRecord.abnormal("timeout occurred", id=self.sf_complete_name()))
 
     def child_terminated(self, child: Prim, record: TerminationRecord) -> None:
         if self.timer is not None:
@@ -411,10 +413,6 @@ class Timeout(_TimedAction):
     """The action must end within ``time`` milliseconds (0: no limit). If it does not, it is
     terminated and the Timeout ends abnormally ("timeout occurred"); otherwise the Timeout
     ends with the action's record."""
-
-    def time_up(self) -> None:
-        self.log.info("timeout after %d ms", self.time_ms)
-        self.sf_terminate(TerminationRecord.abnormal("timeout occurred", id=self.sf_complete_name()))
 
 
 class During(_TimedAction):
