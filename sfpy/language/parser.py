@@ -643,8 +643,8 @@ _LEXER: SfLexer | None = None
 _DRIVER: _Driver | None = None
 
 
-def _lark() -> tuple[_Driver, _Builder, SfLexer]:
-    """The one parser of the process, built on first use."""
+def _machinery() -> tuple[_Driver, _Builder, SfLexer]:
+    """The parser of the process (LALR tables, rule callbacks, lexer), built on first use."""
     global _LARK, _BUILDER, _LEXER, _DRIVER
     if _LARK is None:
         builder = _Builder(_Parser.__new__(_Parser))
@@ -855,7 +855,7 @@ class _Parser:
         return expanded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
     def _parse(self, text: str, written: str, filename: str) -> ComponentDescription:
-        driver, builder, lexer = _lark()
+        driver, builder, lexer = _machinery()
         errors: list[DescriptionError] = []
         current = text
         while True:
