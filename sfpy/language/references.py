@@ -44,7 +44,9 @@ Resolving against something other than a description (the engine's live componen
 through a :class:`ResolverContext`: give :class:`Resolver` a context whose ``lookup``,
 ``parent`` and ``root`` understand your nodes (subclass :class:`DescriptionContext` and call
 ``super()`` for plain descriptions), and set ``runtime=True`` so LAZY references are followed
-instead of being reported as lazy.
+instead of being reported as lazy. Optional hooks: ``attrib_parent`` (where ATTRIB goes on
+above a node, when that differs from PARENT), ``properties`` (what PROPERTY reads) and
+``describe`` (how messages name a node).
 """
 
 from __future__ import annotations
@@ -173,11 +175,11 @@ class _NotFound(ResolutionError):
             scan: Any = node
             while scan is not None:
                 candidates.extend(context.names(scan))
-                scan = context.parent(scan)
+                scan = _attrib_parent(context, scan)
         else:
             candidates.extend(context.names(node))
         hint = did_you_mean(str(part.name), [c for c in candidates if isinstance(c, str) and c != part.name])
-        where = path_text(node) if isinstance(node, ComponentDescription) else repr(node)
+        where = _describe(context, node)
         scope = f"{where} or its parents" if part.kind == ATTRIB else where
         detail = f"no attribute {str(part.name)!r} in {scope}{hint}"
         if (
@@ -463,6 +465,37 @@ class DescriptionContext:
             "'PROCESS' can only be resolved at run time (write LAZY PROCESS… to keep it for run time)"
         )
 
+    # Optional hooks (a context that lacks them gets these defaults).
+    def attrib_parent(self, node: Any) -> Any | None:
+        """Where ``ATTRIB`` looks after ``node``: its parent, unless the tree goes on above
+        its top for ATTRIB only (the engine: past an application root, the process)."""
+        return self.parent(node)
+
+    def properties(self, node: Any) -> dict[str, str]:
+        """What ``PROPERTY`` reads from ``node``: the system properties."""
+        return properties()
+
+    def describe(self, node: Any) -> str:
+        """How messages name ``node``."""
+        return path_text(node) if isinstance(node, ComponentDescription) else repr(node)
+
+
+def _attrib_parent(context: Any, node: Any) -> Any | None:
+    hook = getattr(context, "attrib_parent", None)
+    return hook(node) if hook is not None else context.parent(node)
+
+
+def _properties(context: Any, node: Any) -> dict[str, str]:
+    hook = getattr(context, "properties", None)
+    return hook(node) if hook is not None else properties()
+
+
+def _describe(context: Any, node: Any) -> str:
+    hook = getattr(context, "describe", None)
+    if hook is not None:
+        return hook(node)
+    return path_text(node) if isinstance(node, ComponentDescription) else repr(node)
+
 
 # ---------------------------------------------------------------------------------------------
 # The resolver
@@ -534,14 +567,14 @@ class Resolver:
                     raise self._not_a_node(ref, index, current)
                 parent = context.parent(current)
                 if parent is None:
-                    raise _unresolved(ref, f"{path_text(current)} has no parent")
+                    raise _unresolved(ref, f"{_describe(context, current)} has no parent")
                 current = parent
             elif kind == ROOT:
                 current = context.root(current)
             elif kind == THIS:
                 pass
             elif kind in (PROPERTY, IPROPERTY):
-                values = properties()
+                values = _properties(context, current)
                 if part.name not in values:
                     raise _unresolved(
                         ref,
@@ -606,7 +639,7 @@ class Resolver:
                 except ResolutionError as error:
                     if failure is None:
                         failure = error
-            holder = context.parent(holder)
+            holder = _attrib_parent(context, holder)
         raise failure if failure is not None else self._not_found(ref, index, node)
 
     def _not_found(self, ref: Reference, index: int, node: Any) -> ResolutionError:
