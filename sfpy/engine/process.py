@@ -131,12 +131,15 @@ class Process:
                 root._sf_terminate(record, notify=True)
                 lock.drain()
                 raise DeploymentError(root.termination_record or record) from None
-            if root.state not in _ENDING:
+            fully_started = root.state not in _ENDING
+            if fully_started:
                 root._context["sfDeployTime"] = Long(round((deployed - begun) * 1000))
                 root._context["sfStartTime"] = Long(round((started - deployed) * 1000))
             lock.drain()
         record = root.termination_record
-        if record is not None and not record.is_normal:
+        # An application that ended after it was fully started (a command that exits at once,
+        # say) was deployed: its end is reported by its record, not as a failed deployment.
+        if record is not None and not record.is_normal and not fully_started:
             raise DeploymentError(record)
         return root
 
