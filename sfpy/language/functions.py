@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import struct
 import sys
 import time
@@ -257,30 +258,24 @@ def _float_divide(a: float, b: float) -> float:
     return a / b
 
 
+_SAME_IN_EVERY_KIND = {"+": operator.add, "-": operator.sub, "*": operator.mul}
+
+
 def _arith(call: Call, op: str, a: Any, b: Any) -> Any:
+    """Java arithmetic in the wider kind of the two operands (int division truncates)."""
     kind = max(_kind(call, a), _kind(call, b))
     if kind <= _LONG:
         x, y = int(a), int(b)
-        if op == "+":
-            r = x + y
-        elif op == "-":
-            r = x - y
-        elif op == "*":
-            r = x * y
-        else:
-            if y == 0:
-                raise call.fail(f"division by zero ({x} {op} 0)")
-            q = abs(x) // abs(y)
-            q = q if (x >= 0) == (y >= 0) else -q
-            r = q if op == "/" else x - q * y
-        return _number(kind, r)
+        if op in _SAME_IN_EVERY_KIND:
+            return _number(kind, _SAME_IN_EVERY_KIND[op](x, y))
+        if y == 0:
+            raise call.fail(f"division by zero ({x} {op} 0)")
+        q = abs(x) // abs(y)
+        q = q if (x >= 0) == (y >= 0) else -q
+        return _number(kind, q if op == "/" else x - q * y)
     x, y = float(a), float(b)
-    if op == "+":
-        r = x + y
-    elif op == "-":
-        r = x - y
-    elif op == "*":
-        r = x * y
+    if op in _SAME_IN_EVERY_KIND:
+        r = _SAME_IN_EVERY_KIND[op](x, y)
     elif op == "/":
         r = _float_divide(x, y)
     else:

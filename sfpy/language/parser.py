@@ -677,7 +677,7 @@ class _Parser:
         self.cache: dict[Path, tuple[list[_Attribute], int]] = {}
         # Include problems are recorded here and parsing goes on, so each is reported once.
         self.include_errors: list[DescriptionError] = []
-        # Columns written before each \\uXXXX escape expanded on a line: {line: [(column, shift)]}.
+        # Columns written before each \\uHHHH escape expanded on a line: {line: [(column, shift)]}.
         self.column_shifts: dict[int, list[tuple[int, int]]] = {}
 
     def position(self, line: int, column: int) -> SourcePosition:
@@ -835,7 +835,7 @@ class _Parser:
             self.column_shifts = outer_shifts
 
     def _expand_unicode_escapes(self, text: str) -> str:
-        """Java reads ``\\uXXXX`` anywhere in a file as the character; columns stay as written."""
+        """Java reads ``\\uHHHH`` anywhere in a file as the character; columns stay as written."""
         pieces: list[str] = []
         last = 0
         shift_total: dict[int, int] = {}
