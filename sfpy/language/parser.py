@@ -197,6 +197,10 @@ class _Tags(frozenset):
     pass
 
 
+class _LimitExceeded(DescriptionError):
+    """A size limit was passed: the description is refused as a whole, at once."""
+
+
 class _BarePart(RefPart):
     """A reference part written as a bare WORD: ATTRIB in first position, HERE later."""
 
@@ -714,6 +718,8 @@ class _Parser:
         """The attributes of an included file; a problem is recorded and nothing is spliced."""
         try:
             return self._include(name, optional, position, codebase)
+        except _LimitExceeded:
+            raise  # the whole description is refused: no point parsing on
         except DescriptionError as error:
             if error.position is None:
                 error.position = position
@@ -771,7 +777,7 @@ class _Parser:
     def _charge(self, size: int, position: SourcePosition) -> None:
         self.total_bytes += size
         if self.total_bytes > MAX_TOTAL_BYTES:
-            raise DescriptionError(
+            raise _LimitExceeded(
                 f"description too large: more than {MAX_TOTAL_BYTES // (1024 * 1024)} MiB with its "
                 "includes (sfpy's limit; an included file counts each time it is included)",
                 position=position,
@@ -870,6 +876,8 @@ class _Parser:
             except UnexpectedInput as error:
                 found = self._convert(error, current, filename, lexer)
             except DescriptionError as error:
+                if isinstance(error, _LimitExceeded):
+                    raise
                 if error.position is None or error.position.file != filename:
                     raise  # from an include file, or about the file as a whole
                 found = error
