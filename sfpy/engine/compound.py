@@ -19,6 +19,7 @@ with :meth:`Compound.sf_create_new_child`.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sfpy.engine.errors import EngineError, LifecycleError
@@ -39,6 +40,9 @@ class Compound(Prim):
 
     #: False for workflow containers: children are created later with sf_create_new_child.
     deploy_children_with_parent = True
+    #: True (Parallel): the start pass starts the children side by side, each in a thread,
+    #: so their long work overlaps; False: one after the other, in definition order.
+    start_children_concurrently = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -152,6 +156,9 @@ class Compound(Prim):
     def _start_children(self) -> None:
         lock = self._lifecycle
         assert lock is not None
+        if self.start_children_concurrently and len(self._children) > 1:
+            self._start_children_concurrently(lock)
+            return
         for child in list(self._children):
             if lock._queue:
                 lock.drain()
@@ -160,12 +167,44 @@ class Compound(Prim):
             if child._state is State.DEPLOYED and child._parent is self:
                 child._sf_start()
 
+    def _start_children_concurrently(self, lock: LifecycleLock) -> None:
+        """Start every child in a thread of its own, so their long work overlaps (their
+        hooks still run one at a time); return once every start returned. The first failure
+        is raised, as a sequential start pass would."""
+        children = [c for c in self._children if c._state is State.DEPLOYED and c._parent is self]
+        failures: list[LifecycleError] = []
+        finished: list[Prim] = []
+
+        def start(child: Prim) -> None:
+            try:
+                with lock:
+                    if self._state is State.STARTED and child._state is State.DEPLOYED:
+                        child._sf_start()
+            except LifecycleError as error:
+                failures.append(error)
+            except Exception as error:  # noqa: BLE001 - reported like a failed start
+                failures.append(
+                    LifecycleError(f"start failed: {error}", path=child.sf_complete_name())
+                )
+            finally:
+                finished.append(child)
+                lock.notify()
+
+        for child in children:
+            threading.Thread(
+                target=start, args=(child,), name=f"sfpy-start-{child.sf_name}", daemon=True
+            ).start()
+        lock.wait_until(lambda: len(finished) == len(children))
+        if failures:
+            raise failures[0]
+
     def _terminate_children(self, record: TerminationRecord) -> None:
         if self._liveness is not None:
             self._liveness.stop()
         for child in reversed(list(self._children)):
             try:
                 child._sf_terminate(record, notify=False)
+                child._wait_terminated_elsewhere()
             except Exception as error:  # noqa: BLE001 - every child gets its chance
                 self.log.error("terminating %s failed: %s", child.sf_complete_name(), error)
 

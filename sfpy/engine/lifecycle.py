@@ -18,6 +18,16 @@ time, and a termination can never overtake a start that is in progress.
 * The scheduler thread only *tries* the lock (:meth:`try_acquire`) for liveness rounds (a
   busy application skips a round) and hands everything else to the worker.
 
+**Long work runs off the lock.** A hook that waits for long work (a command, a VM boot)
+does so inside :meth:`sfpy.engine.steps.HookStep.blocking`, which *releases* the lock for
+the wait (:meth:`LifecycleLock.release_all`) and takes it back afterwards
+(:meth:`LifecycleLock.restore`). Meanwhile other threads run other hooks of the application
+(siblings under a Parallel, a Timeout firing, a termination request, liveness rounds), one at
+a time as always: two hooks' Python code never interleave, only their waits overlap. A
+termination that reaches a component whose hook is waiting cancels that step and waits
+(:meth:`LifecycleLock.wait_until`, the lock released) until the hook has returned before it
+runs the terminate hook.
+
 Only the deploying thread, the lifecycle worker and the few blocking calls
 (``sf_detach``, ``sf_create_new_child`` from outside a hook) wait for a lifecycle lock, and
 none of them holds another lifecycle lock that someone else waits for. What a hook must not do: wait for another thread that itself needs
@@ -29,8 +39,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("sfpy.engine.lifecycle")
 
@@ -48,6 +60,9 @@ class LifecycleLock:
         "_worker",
         "hook_depth",
         "_draining",
+        "_changed",
+        "_waiters",
+        "active_steps",
     )
 
     def __init__(self, name: str = "application") -> None:
@@ -60,6 +75,10 @@ class LifecycleLock:
         self._worker: threading.Thread | None = None
         self.hook_depth = 0  # hooks running now (only the holder changes it)
         self._draining = False
+        self._changed = threading.Condition(threading.Lock())
+        self._waiters = 0
+        #: The hook steps in progress in any thread (see :mod:`sfpy.engine.steps`).
+        self.active_steps: set[Any] = set()
 
     # -- the lock -------------------------------------------------------------------------------
     def held(self) -> bool:
@@ -95,6 +114,60 @@ class LifecycleLock:
             self._lock.release()
             if self._queue:
                 self._ensure_worker()
+
+    def release_all(self) -> tuple[int, int, bool]:
+        """Release the lock completely (however deep the holder re-entered it) so other
+        threads can run hooks while the holder waits; returns what :meth:`restore` needs."""
+        if self._owner != threading.get_ident():
+            raise RuntimeError("lifecycle lock released by a thread that does not hold it")
+        saved = (self._depth, self.hook_depth, self._draining)
+        self._depth = 0
+        self.hook_depth = 0
+        self._draining = False
+        self._owner = None
+        self._lock.release()
+        if self._queue:
+            self._ensure_worker()
+        return saved
+
+    def restore(self, saved: tuple[int, int, bool]) -> None:
+        """Take the lock back after :meth:`release_all`, as deep as it was held."""
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        self._depth, self.hook_depth, self._draining = saved
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Holder only: release the lock, wait until ``predicate()`` is true (re-checked at
+        every :meth:`notify` and every 0.1 s), take the lock back. False on timeout."""
+        if predicate():
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        saved = self.release_all()
+        try:
+            with self._changed:
+                self._waiters += 1
+                try:
+                    while not predicate():
+                        left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                        if left <= 0:
+                            return False
+                        self._changed.wait(left)
+                finally:
+                    self._waiters -= 1
+            return True
+        finally:
+            self.restore(saved)
+
+    def notify(self) -> None:
+        """Something :meth:`wait_until` may wait for has happened (a hook returned, a
+        component terminated)."""
+        if self._waiters:
+            with self._changed:
+                self._changed.notify_all()
+
+    def idle(self) -> bool:
+        """No request queued, nobody holding the lock, no hook in progress."""
+        return not self._queue and self._owner is None and not self.active_steps
 
     def __enter__(self) -> LifecycleLock:
         self.acquire()

@@ -45,7 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 from sfpy.engine.errors import EngineError, LifecycleError, LivenessError, ResolutionError
 from sfpy.engine.resolve import Resolver, parse_reference
+from sfpy.engine.steps import HookStep
 from sfpy.engine.termination import TerminationRecord
+from sfpy.host.work import CURRENT_STEP, WorkCancelled
 from sfpy.language.model import ComponentDescription, Reference
 
 if TYPE_CHECKING:
@@ -140,6 +142,7 @@ class Prim:
         self._timers: set[Timer] | None = None
         self._log: logging.LoggerAdapter | None = None
         self._liveness_cache: tuple[float, int] | None = None
+        self._terminating_thread: int | None = None
 
     # ===========================================================================================
     # Hooks: override these.
@@ -438,9 +441,16 @@ class Prim:
         process._state_changed(self, State.CONSTRUCTED)
 
     def _call_hook(self, phase: str, hook: Callable[..., Any], *args: Any) -> Any:
-        """Run a hook, turning any exception into a LifecycleError naming this component."""
+        """Run a hook as a step (:mod:`sfpy.engine.steps`), turning any exception into a
+        LifecycleError naming this component."""
         lock = self._lifecycle
         assert lock is not None
+        step = HookStep(
+            self, phase, lock, self._terminate_bound() if phase == "terminate" else None
+        )
+        steps = lock.active_steps
+        steps.add(step)
+        token = CURRENT_STEP.set(step)
         lock.hook_depth += 1
         try:
             return hook(*args)
@@ -449,6 +459,10 @@ class Prim:
                 error.path = self.sf_complete_name()
                 error.phase = error.phase or phase
             raise
+        except WorkCancelled as error:
+            raise LifecycleError(
+                f"{phase} cancelled: {error}", path=self.sf_complete_name(), phase=phase
+            ) from None
         except RecursionError:
             raise LifecycleError(
                 f"{phase} failed: recursion too deep", path=self.sf_complete_name(), phase=phase
@@ -462,6 +476,23 @@ class Prim:
             ) from error
         finally:
             lock.hook_depth -= 1
+            CURRENT_STEP.reset(token)
+            steps.discard(step)
+            lock.notify()
+
+    def _terminate_bound(self) -> float:
+        """Seconds the terminate hook's commands may take in all: ``terminateTimeout``, else
+        the process's ``terminate_timeout``."""
+        process = self._process
+        default = process.terminate_timeout if process is not None else 60.0
+        try:
+            value = self.sf_resolve("terminateTimeout", default)
+        except EngineError:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            self.log.warning("terminateTimeout must be a number of seconds > 0, not %r", value)
+            return default
+        return float(value)
 
     def _set_state(self, state: State) -> None:
         self._state = state
@@ -507,12 +538,25 @@ class Prim:
             return
         record = record.with_id(self.sf_complete_name())
         self._record = record
+        self._terminating_thread = threading.get_ident()
         self._set_state(State.TERMINATING)
         if self._timers:
             for timer in self._timers:
                 timer.cancel()
             self._timers = None
+        lock = self._lifecycle
+        if lock is not None and lock.active_steps:
+            self._cancel_steps(lock, record)
         self._terminate_children(record)
+        if lock is not None and lock.active_steps:
+            me = self._terminating_thread
+            # Terminate hooks run after the cancelled hooks of this component returned.
+            lock.wait_until(
+                lambda: not any(
+                    step.component is self and step.thread != me
+                    for step in list(lock.active_steps)
+                )
+            )
         if self._deploy_called:
             try:
                 self._call_hook("terminate", self.terminate, record)
@@ -525,6 +569,8 @@ class Prim:
             event = self._terminated_event
         if event is not None:
             event.set()
+        if lock is not None:
+            lock.notify()
         parent = self._parent
         if parent is not None:
             if notify:
@@ -533,6 +579,26 @@ class Prim:
                 parent._sf_forget_child(self)
         elif self._process is not None:
             self._process._application_terminated(self, record)
+
+    def _cancel_steps(self, lock: LifecycleLock, record: TerminationRecord) -> None:
+        """Cancel the deploy/start/… steps in progress in other threads in this subtree: the
+        long work they wait for is stopped at once (terminate steps are never cancelled)."""
+        me = threading.get_ident()
+        reason = record.description or f"{self.sf_complete_name()} terminated"
+        for step in list(lock.active_steps):
+            if step.thread != me and step.phase != "terminate" and step.within(self):
+                step.cancel(reason)
+
+    def _wait_terminated_elsewhere(self) -> None:
+        """Called by a parent terminating this component: if its termination is running in
+        another thread (waiting for long work), wait until it is done, the lock released."""
+        lock = self._lifecycle
+        if (
+            lock is not None
+            and self._state is State.TERMINATING
+            and self._terminating_thread != threading.get_ident()
+        ):
+            lock.wait_until(lambda: self._state is State.TERMINATED)
 
     def _terminate_children(self, record: TerminationRecord) -> None:
         """Compound terminates its children here."""

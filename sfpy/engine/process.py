@@ -27,6 +27,7 @@ from sfpy.engine.lifecycle import LifecycleLock
 from sfpy.engine.liveness import LivenessMonitor
 from sfpy.engine.prim import _ENDING, HOST_NAME, Prim, State
 from sfpy.engine.scheduler import Scheduler
+from sfpy.engine.steps import Activity
 from sfpy.engine.termination import TerminationRecord
 from sfpy.language.model import ComponentDescription, Long
 
@@ -36,6 +37,8 @@ Observer = Callable[[Prim, State], None]
 
 #: SmartFrog's processcompound.sf defaults that matter to components.
 DEFAULT_ATTRIBUTES: dict[str, Any] = {"sfLivenessDelay": 15, "sfLivenessFactor": 2}
+#: The cleanup bound (seconds) of a terminate hook's commands, unless configured.
+DEFAULT_TERMINATE_TIMEOUT = 60.0
 
 
 class Process:
@@ -47,8 +50,19 @@ class Process:
         *,
         attributes: dict[str, Any] | None = None,
         properties: dict[str, str] | None = None,
+        terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
+        journal: Any = None,
+        host: Any = None,
     ) -> None:
         self.name = name
+        #: Seconds a component's terminate hook's commands may take in all, unless the
+        #: component's ``terminateTimeout`` says otherwise (the cleanup bound).
+        self.terminate_timeout = terminate_timeout
+        #: Where side effects are recorded before they are made (:mod:`sfpy.host.journal`);
+        #: None: not recorded.
+        self.journal = journal
+        #: The host layer components act through (:mod:`sfpy.host`); None: the local host.
+        self.host = host
         self.host = HOST_NAME
         self.attributes: dict[str, Any] = {
             "sfProcessName": name,
@@ -66,10 +80,12 @@ class Process:
         self.cleanup_failures: list[tuple[str, str]] = []
         self._applications: dict[str, Prim | None] = {}
         self._observers: list[Observer] = []
+        self._activity_observers: list[Callable[[Activity, bool], None]] = []
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._liveness: LivenessMonitor | None = None
         self._unnamed = itertools.count()
+        self._activities: dict[int, Activity] = {}
 
     # -- observers ------------------------------------------------------------------------------
     def add_observer(self, observer: Observer) -> None:
@@ -129,9 +145,12 @@ class Process:
             except LifecycleError as error:
                 record = TerminationRecord.abnormal(str(error), id=error.path, cause=error.cause)
                 root._sf_terminate(record, notify=True)
+                root._wait_terminated_elsewhere()  # cleanup done before we report it
                 lock.drain()
                 raise DeploymentError(root.termination_record or record) from None
             fully_started = root.state not in _ENDING
+            if not fully_started:
+                root._wait_terminated_elsewhere()
             if fully_started:
                 root._context["sfDeployTime"] = Long(round((deployed - begun) * 1000))
                 root._context["sfStartTime"] = Long(round((started - deployed) * 1000))
@@ -179,6 +198,49 @@ class Process:
         done = self.wait_empty(timeout)
         self.scheduler.stop()
         return done
+
+    def activities(self) -> list[Activity]:
+        """Long work in progress (a hook waiting for a command, a boot…), oldest first."""
+        with self._lock:
+            return sorted(self._activities.values(), key=lambda activity: activity.since)
+
+    def activity_changed(self, activity: Activity, begun: bool) -> None:
+        """A hook step began (``begun``) or ended waiting for long work."""
+        with self._lock:
+            if begun:
+                self._activities[id(activity)] = activity
+            else:
+                self._activities.pop(id(activity), None)
+        for observer in self._activity_observers:
+            try:
+                observer(activity, begun)
+            except Exception:  # noqa: BLE001 - an observer must not break the lifecycle
+                log.exception("activity observer failed")
+
+    def add_activity_observer(self, observer: Callable[[Activity, bool], None]) -> None:
+        """``observer(activity, begun)`` when long work begins and ends (from the thread
+        doing it, without the lifecycle lock: be quick)."""
+        with self._lock:
+            self._activity_observers = [*self._activity_observers, observer]
+
+    def idle(self) -> bool:
+        """No lifecycle request queued or running and no hook in progress, in any
+        application of this process."""
+        with self._lock:
+            apps = [app for app in self._applications.values() if app is not None]
+        return all(app._lifecycle is None or app._lifecycle.idle() for app in apps)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until :meth:`idle` (checked twice, 10 ms apart, so a request in flight
+        between two applications is not missed); False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                time.sleep(0.01)
+                if self.idle():
+                    return True
+            time.sleep(0.01)
+        return False
 
     def resolve_host(self, name: str | None) -> Any:
         """``HOST name``: another host's root process. Needs daemons (step 3)."""

@@ -36,6 +36,7 @@ Not provided: SmartFrog's event bus (``sendTo``/``registerWith`` are accepted an
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -218,6 +219,7 @@ class Parallel(EventCompound):
 
     #: Container overrides: ends of children never end it.
     ignore_child_ends = False
+    start_children_concurrently = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -258,9 +260,21 @@ class Parallel(EventCompound):
         if self.asynch:
             self._pending_creations = len(actions)
             for name, description in actions:
-                self.schedule(0, self._create_async, name, description)
+                threading.Thread(
+                    target=self._create_async, args=(name, description),
+                    name=f"sfpy-create-{name}", daemon=True,
+                ).start()
 
     def _create_async(self, name: str, description: ComponentDescription) -> None:
+        """In a thread of its own (so the actions' long work overlaps): create one action."""
+        lock = self._lifecycle
+        assert lock is not None
+        with lock:
+            if self.is_workflow_terminating():
+                return
+            self._create_one(name, description)
+
+    def _create_one(self, name: str, description: ComponentDescription) -> None:
         self._pending_creations -= 1
         created = self.create_child(name, description)
         if isinstance(created, TerminationRecord):

@@ -77,9 +77,7 @@ class _NoStep:
     deadline = None
 
     @contextlib.contextmanager
-    def blocking(
-        self, what: str, on_cancel: Callable[[], None] | None = None
-    ) -> Iterator[None]:
+    def blocking(self, what: str, on_cancel: Callable[[], None] | None = None) -> Iterator[None]:
         yield
 
     def wait_cancelled(self, timeout: float) -> bool:
@@ -90,23 +88,25 @@ class _NoStep:
 #: The null step, used where no engine step is active.
 NO_STEP: Step = _NoStep()
 
-_current: ContextVar[Step | None] = ContextVar("sfpy_current_step", default=None)
+#: The calling thread's step (the engine sets it around every hook; read it with
+#: :func:`current_step`).
+CURRENT_STEP: ContextVar[Step | None] = ContextVar("sfpy_current_step", default=None)
 
 
 def current_step() -> Step:
     """The step the calling thread is in (:data:`NO_STEP` outside a hook)."""
-    return _current.get() or NO_STEP
+    return CURRENT_STEP.get() or NO_STEP
 
 
 @contextlib.contextmanager
 def activate(step: Step) -> Iterator[Step]:
     """Make ``step`` the calling thread's current step for the ``with`` block (the engine
     does this around every hook)."""
-    token = _current.set(step)
+    token = CURRENT_STEP.set(step)
     try:
         yield step
     finally:
-        _current.reset(token)
+        CURRENT_STEP.reset(token)
 
 
 def remaining(step: Step, timeout: float | None) -> float | None:
@@ -125,4 +125,13 @@ def check(step: Step) -> None:
         raise WorkCancelled(step.reason or "cancelled")
 
 
-__all__ = ["NO_STEP", "Step", "WorkCancelled", "activate", "check", "current_step", "remaining"]
+__all__ = [
+    "CURRENT_STEP",
+    "NO_STEP",
+    "Step",
+    "WorkCancelled",
+    "activate",
+    "check",
+    "current_step",
+    "remaining",
+]
