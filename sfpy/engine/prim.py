@@ -106,6 +106,11 @@ def _reference_from_text(text: str) -> Reference:
     return parse_reference(text)
 
 
+def _is_plain_name(text: str) -> bool:
+    """``size``, ``startScript``: a reference to an own attribute, nothing more."""
+    return text.isidentifier()
+
+
 def describe_exception(error: BaseException) -> str:
     """How an exception reads in a record: our errors by message, others with their type."""
     from sfpy.errors import SfpyError
@@ -243,9 +248,17 @@ class Prim:
         ``"PARENT:shell"``, ``"ATTRIB sfLivenessDelay"``. LAZY references found on the way
         are resolved now, against the live tree; a link to a component yields the component.
         Without ``default`` an unresolvable reference raises
-        :class:`~sfpy.engine.errors.ResolutionError`.
+        :class:`~sfpy.engine.errors.ResolutionError`. For a plain attribute name ``default``
+        stands for the attribute being *absent*: an attribute that is there but whose value
+        cannot be resolved (a LAZY reference to something missing) raises all the same.
         """
         if isinstance(reference, str):
+            if default is not _MISSING and _is_plain_name(reference):
+                # The default stands for an absent attribute only: a value that is there but
+                # cannot be resolved (a LAZY reference gone wrong) is an error, never "absent".
+                if reference not in self._context:
+                    return default
+                default = _MISSING
             reference = _reference_from_text(reference)
         try:
             return Resolver(self._process).resolve(reference, self)

@@ -67,7 +67,7 @@ def test_scripts_show_deploy_all_then_start_all_and_reverse_termination(tmp_path
             shell extends BashShell;
             {marker_script("a", log, "shell LAZY PARENT:shell;")}
             b extends Compound {{
-                {marker_script("c", log, "shell LAZY ATTRIB shell;")}
+                {marker_script("c", log, "shell LAZY PARENT:PARENT:shell;")}
             }}
             {marker_script("d", log)}
         }}""")

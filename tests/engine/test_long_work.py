@@ -285,3 +285,15 @@ def test_termination_waits_for_a_child_terminating_in_another_thread(fresh: Proc
     assert record is not None
     assert a.sf_is_terminated  # the root ended only after a's cleanup was done
     assert "terminate-done" in [kind for _, kind, name in EVENTS if name == "a"]
+
+
+def test_a_lazy_value_that_cannot_be_resolved_is_an_error_not_an_absent_attribute(
+    fresh: Process,
+) -> None:
+    app = fresh.deploy(description("""
+        sfConfig extends Prim { workDir "/tmp"; script LAZY wrokDir; }"""))
+    assert app.sf_resolve("missing", "absent") == "absent"  # really absent: the default
+    from sfpy.engine import ResolutionError
+
+    with pytest.raises(ResolutionError, match="wrokDir"):
+        app.sf_resolve("script", None)
