@@ -291,7 +291,7 @@ def test_a_lazy_value_that_cannot_be_resolved_is_an_error_not_an_absent_attribut
     fresh: Process,
 ) -> None:
     app = fresh.deploy(description("""
-        sfConfig extends Prim { workDir "/tmp"; script LAZY wrokDir; }"""))
+        sfConfig extends Long { seconds 0.01; workDir "/tmp"; script LAZY wrokDir; }"""))
     assert app.sf_resolve("missing", "absent") == "absent"  # really absent: the default
     from sfpy.engine import ResolutionError
 
