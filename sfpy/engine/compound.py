@@ -46,19 +46,19 @@ class Compound(Prim):
 
     def __init__(self) -> None:
         super().__init__()
-        self._children: list[Prim] = []
-        self._liveness: LivenessMonitor | None = None
+        self._sf_children: list[Prim] = []
+        self._sf_liveness: LivenessMonitor | None = None
 
     # -- hooks ----------------------------------------------------------------------------------
     def child_terminated(self, child: Prim, record: TerminationRecord) -> None:
         """A child terminated (not quietly, not detached). SmartFrog: terminate with the same
         record. Workflow containers override this (start the next action, retry, …)."""
-        self._sf_terminate(record, notify=True)
+        self.sf_terminate_now(record, notify=True)
 
     # -- API ------------------------------------------------------------------------------------
     def sf_children(self) -> list[Prim]:
         """The live children, in the order they were created."""
-        return list(self._children)
+        return list(self._sf_children)
 
     def sf_create_new_child(self, name: str, description: ComponentDescription) -> Prim:
         """Create a child from ``description`` at run time and bring it to this Compound's
@@ -69,19 +69,19 @@ class Compound(Prim):
         """
         from sfpy.engine.deployer import build, check_description
 
-        lock = self._lifecycle
-        process = self._process
+        lock = self._sf_lifecycle
+        process = self._sf_process
         if lock is None or process is None:
             raise LifecycleError(
                 "cannot create a child: not deployed", path=self.sf_complete_name()
             )
         with lock:
-            if self._state in _ENDING:
+            if self._sf_state in _ENDING:
                 raise LifecycleError(
                     f"cannot create child {name}: terminating", path=self.sf_complete_name()
                 )
-            existing = self._context.get(name)
-            if isinstance(existing, Prim) and existing._state is not State.TERMINATED:
+            existing = self._sf_context.get(name)
+            if isinstance(existing, Prim) and existing._sf_state is not State.TERMINATED:
                 raise EngineError(f"Name '{name}' already used in {self.sf_complete_name()}")
             path = f"{self.sf_complete_name()}:{name}"
             copy = description.copy()
@@ -89,23 +89,23 @@ class Compound(Prim):
             copy.parent = self.sf_description
             check_description(copy, path)
             child = build(copy, name, self, process, lock)
-            self._context[name] = child
-            self._children.append(child)
+            self._sf_context[name] = child
+            self._sf_children.append(child)
             try:
-                if self._state in (State.DEPLOYED, State.STARTED):
-                    child._sf_deploy()
-                if self._state is State.STARTED:
-                    child._sf_start()
+                if self._sf_state in (State.DEPLOYED, State.STARTED):
+                    child.sf_deploy_pass()
+                if self._sf_state is State.STARTED:
+                    child.sf_start_pass()
             except LifecycleError as error:
-                child._sf_terminate(
+                child.sf_terminate_now(
                     TerminationRecord.abnormal(
                         str(error), id=error.path or path, cause=error.cause
                     ),
                     notify=False,
                 )
-                self._sf_remove_child(child)
+                self.sf_remove_child(child)
                 if existing is not None and not isinstance(existing, Prim):
-                    self._context[name] = existing
+                    self._sf_context[name] = existing
                 raise
             return child
 
@@ -121,7 +121,7 @@ class Compound(Prim):
             if isinstance(value, ComponentDescription) and value.eager and isinstance(key, str)
         ]
 
-    def _sf_build(
+    def sf_build(
         self,
         name: str,
         parent: Compound | None,
@@ -129,57 +129,62 @@ class Compound(Prim):
         process: Process,
         lifecycle: LifecycleLock,
     ) -> None:
-        super()._sf_build(name, parent, description, process, lifecycle)
+        super().sf_build(name, parent, description, process, lifecycle)
         if not self.deploy_children_with_parent:
             return
         from sfpy.engine.deployer import build
 
-        context = self._context
-        children = self._children
+        context = self._sf_context
+        children = self._sf_children
         for key, child_description in type(self).child_descriptions(description):
             child = build(child_description, key, self, process, lifecycle)
             context[key] = child
             children.append(child)
 
-    def _sf_deploy(self) -> None:
-        super()._sf_deploy()
-        lock = self._lifecycle
+    def sf_deploy_pass(self) -> None:
+        super().sf_deploy_pass()
+        lock = self._sf_lifecycle
         assert lock is not None
-        for child in list(self._children):
+        for child in list(self._sf_children):
             if lock._queue:
                 lock.drain()
-            if self._state is not State.DEPLOYED:
+            if self._sf_state is not State.DEPLOYED:
                 return
-            if child._state is State.CONSTRUCTED and child._parent is self:
-                child._sf_deploy()
+            if child._sf_state is State.CONSTRUCTED and child._sf_parent is self:
+                child.sf_deploy_pass()
 
-    def _start_children(self) -> None:
-        lock = self._lifecycle
+    def _sf_start_children(self) -> None:
+        lock = self._sf_lifecycle
         assert lock is not None
-        if self.start_children_concurrently and len(self._children) > 1:
-            self._start_children_concurrently(lock)
+        if self.start_children_concurrently and len(self._sf_children) > 1:
+            self._sf_start_children_concurrently(lock)
             return
-        for child in list(self._children):
+        for child in list(self._sf_children):
             if lock._queue:
                 lock.drain()
-            if self._state is not State.STARTED:
+            if self._sf_state is not State.STARTED:
                 return
-            if child._state is State.DEPLOYED and child._parent is self:
-                child._sf_start()
+            if child._sf_state is State.DEPLOYED and child._sf_parent is self:
+                child.sf_start_pass()
 
-    def _start_children_concurrently(self, lock: LifecycleLock) -> None:
-        """Start every child in a thread of its own, so their long work overlaps (their
-        hooks still run one at a time); return once every start returned. The first failure
-        is raised, as a sequential start pass would."""
-        children = [c for c in self._children if c._state is State.DEPLOYED and c._parent is self]
+    def _sf_start_children_concurrently(self, lock: LifecycleLock) -> None:
+        """Start every child in a thread of its own, so their long work overlaps; return once
+        every start returned. The start hooks still *begin* in definition order (child N+1's
+        thread is started once child N's hook returned or is waiting for long work), and
+        never run at the same time. The first failure is raised, as a sequential start pass
+        would."""
+        children = [
+            c for c in self._sf_children if c._sf_state is State.DEPLOYED and c._sf_parent is self
+        ]
         failures: list[LifecycleError] = []
-        finished: list[Prim] = []
+        finished: set[int] = set()
 
-        def start(child: Prim) -> None:
+        def start(index: int, child: Prim, began: list[int]) -> None:
             try:
                 with lock:
-                    if self._state is State.STARTED and child._state is State.DEPLOYED:
-                        child._sf_start()
+                    began.append(threading.get_ident())
+                    if self._sf_state is State.STARTED and child._sf_state is State.DEPLOYED:
+                        child.sf_start_pass()
             except LifecycleError as error:
                 failures.append(error)
             except Exception as error:  # noqa: BLE001 - reported like a failed start
@@ -187,60 +192,66 @@ class Compound(Prim):
                     LifecycleError(f"start failed: {error}", path=child.sf_complete_name())
                 )
             finally:
-                finished.append(child)
+                finished.add(index)
                 lock.notify()
 
-        for child in children:
+        for index, child in enumerate(children):
+            began: list[int] = []
             threading.Thread(
-                target=start, args=(child,), name=f"sfpy-start-{child.sf_name}", daemon=True
+                target=start, args=(index, child, began), name=f"sfpy-start-{child.sf_name}",
+                daemon=True,
             ).start()
+            lock.wait_until(
+                lambda index=index, began=began: index in finished
+                or (bool(began) and not lock.held_by(began[0]))
+            )
         lock.wait_until(lambda: len(finished) == len(children))
         if failures:
             raise failures[0]
 
-    def _terminate_children(self, record: TerminationRecord) -> None:
-        if self._liveness is not None:
-            self._liveness.stop()
-        for child in reversed(list(self._children)):
+    def _sf_terminate_children(self, record: TerminationRecord) -> None:
+        if self._sf_liveness is not None:
+            self._sf_liveness.stop()
+        for child in reversed(list(self._sf_children)):
             try:
-                child._sf_terminate(record, notify=False)
-                child._wait_terminated_elsewhere()
+                child.sf_terminate_now(record, notify=False)
+                child.sf_wait_terminated_elsewhere()
             except Exception as error:  # noqa: BLE001 - every child gets its chance
                 self.log.error("terminating %s failed: %s", child.sf_complete_name(), error)
 
-    def _sf_forget_child(self, child: Prim) -> None:
+    def sf_forget_child(self, child: Prim) -> None:
         """A child terminated: no longer in the lifecycle (its attribute stays)."""
-        if child in self._children:
-            self._children.remove(child)
-        if self._liveness is not None:
-            self._liveness.unwatch(child)
+        if child in self._sf_children:
+            self._sf_children.remove(child)
+        if self._sf_liveness is not None:
+            self._sf_liveness.unwatch(child)
 
-    def _sf_child_terminated(self, child: Prim, record: TerminationRecord) -> None:
-        self._sf_forget_child(child)
-        if self._state in _ENDING:
+    def sf_child_terminated(self, child: Prim, record: TerminationRecord) -> None:
+        self.sf_forget_child(child)
+        if self._sf_state in _ENDING:
             return
         try:
-            self._call_hook("child_terminated", self.child_terminated, child, record)
+            self._sf_call_hook("child_terminated", self.child_terminated, child, record)
         except LifecycleError as error:
-            self._fail(error)
+            self.sf_fail(error)
 
-    def _sf_remove_child(self, child: Prim) -> None:
+    def sf_remove_child(self, child: Prim) -> None:
         """Forget a child (detach): no longer in the lifecycle nor an attribute."""
-        self._sf_forget_child(child)
-        for key, value in list(self._context.items()):
+        self.sf_forget_child(child)
+        for key, value in list(self._sf_context.items()):
             if value is child:
-                del self._context[key]
+                del self._sf_context[key]
 
-    def _forget_child_value(self, old: Any, new: Any) -> None:
-        if isinstance(old, Prim) and old is not new and old in self._children:
-            self._children.remove(old)
-            if self._liveness is not None:
-                self._liveness.unwatch(old)
+    def _sf_forget_child_value(self, old: Any, new: Any) -> None:
+        if isinstance(old, Prim) and old is not new and old in self._sf_children:
+            self._sf_children.remove(old)
+            if self._sf_liveness is not None:
+                self._sf_liveness.unwatch(old)
 
-    def _liveness_monitor(self) -> LivenessMonitor:
-        if self._liveness is None:
+    def sf_liveness_monitor(self) -> LivenessMonitor:
+        if self._sf_liveness is None:
             from sfpy.engine.liveness import LivenessMonitor
 
-            assert self._process is not None
-            self._liveness = LivenessMonitor(self, self._process.scheduler)
-        return self._liveness
+            assert self._sf_process is not None
+            self._sf_liveness = LivenessMonitor(self, self._sf_process.scheduler)
+        return self._sf_liveness

@@ -94,5 +94,5 @@ def build(
 ) -> Prim:
     """Instantiate ``description``'s class (checked already) and build its subtree."""
     component = lookup(description.attributes["sfClass"])()
-    component._sf_build(name, parent, description, process, lifecycle)
+    component.sf_build(name, parent, description, process, lifecycle)
     return component

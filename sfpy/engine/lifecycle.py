@@ -128,7 +128,12 @@ class LifecycleLock:
         self._lock.release()
         if self._queue:
             self._ensure_worker()
+        self.notify()
         return saved
+
+    def held_by(self, thread: int | None) -> bool:
+        """True when thread ``thread`` (an ident) holds the lock now."""
+        return thread is not None and self._owner == thread
 
     def restore(self, saved: tuple[int, int, bool]) -> None:
         """Take the lock back after :meth:`release_all`, as deep as it was held."""

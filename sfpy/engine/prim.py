@@ -132,22 +132,22 @@ class Prim:
     is_compound = False
 
     def __init__(self) -> None:
-        self._name: str = "?"
-        self._parent: Compound | None = None
-        self._process: Process | None = None
-        self._lifecycle: LifecycleLock | None = None
-        self._context: dict[str, Any] = {}
-        self._tags: dict[Any, set[str]] = {}
+        self._sf_name: str = "?"
+        self._sf_parent: Compound | None = None
+        self._sf_process: Process | None = None
+        self._sf_lifecycle: LifecycleLock | None = None
+        self._sf_context: dict[str, Any] = {}
+        self._sf_tags: dict[Any, set[str]] = {}
         self.sf_description: ComponentDescription | None = None
-        self._state = State.CONSTRUCTED
+        self._sf_state = State.CONSTRUCTED
         self.state_times: dict[State, float] = {State.CONSTRUCTED: time.time()}
-        self._record: TerminationRecord | None = None
-        self._terminated_event: threading.Event | None = None
-        self._deploy_called = False
-        self._timers: set[Timer] | None = None
-        self._log: logging.LoggerAdapter | None = None
-        self._liveness_cache: tuple[float, int] | None = None
-        self._terminating_thread: int | None = None
+        self._sf_record: TerminationRecord | None = None
+        self._sf_terminated_event: threading.Event | None = None
+        self._sf_deploy_called = False
+        self._sf_timers: set[Timer] | None = None
+        self._sf_log: logging.LoggerAdapter | None = None
+        self._sf_liveness_cache: tuple[float, int] | None = None
+        self._sf_terminating_thread: int | None = None
 
     # ===========================================================================================
     # Hooks: override these.
@@ -179,16 +179,16 @@ class Prim:
     @property
     def sf_name(self) -> str:
         """The attribute name under which the parent holds this component."""
-        return self._name
+        return self._sf_name
 
     @property
     def state(self) -> State:
-        return self._state
+        return self._sf_state
 
     @property
     def sf_is_deployed(self) -> bool:
-        return self._state in (State.DEPLOYED, State.STARTED) or (
-            self._state in _ENDING and State.DEPLOYED in self.state_times
+        return self._sf_state in (State.DEPLOYED, State.STARTED) or (
+            self._sf_state in _ENDING and State.DEPLOYED in self.state_times
         )
 
     @property
@@ -197,34 +197,34 @@ class Prim:
 
     @property
     def sf_is_terminated(self) -> bool:
-        return self._state is State.TERMINATED
+        return self._sf_state is State.TERMINATED
 
     @property
     def sf_is_terminating(self) -> bool:
-        return self._state in _ENDING
+        return self._sf_state in _ENDING
 
     @property
     def termination_record(self) -> TerminationRecord | None:
         """Why this component terminated (None while it runs)."""
-        return self._record
+        return self._sf_record
 
     @property
     def log(self) -> logging.LoggerAdapter:
-        if self._log is None:
-            self._log = _ComponentLog(logging.getLogger("sfpy.component"), {"component": self})
-        return self._log
+        if self._sf_log is None:
+            self._sf_log = _ComponentLog(logging.getLogger("sfpy.component"), {"component": self})
+        return self._sf_log
 
     def sf_parent(self) -> Compound | None:
-        return self._parent
+        return self._sf_parent
 
     def sf_process(self) -> Process | None:
-        return self._process
+        return self._sf_process
 
     def sf_root(self) -> Prim:
         """The root of this component's tree (its application, or a detached subtree)."""
         node = self
-        while node._parent is not None:
-            node = node._parent
+        while node._sf_parent is not None:
+            node = node._sf_parent
         return node
 
     def sf_complete_name(self) -> str:
@@ -232,12 +232,12 @@ class Prim:
         names = []
         node: Prim | None = self
         while node is not None:
-            names.append(node._name)
-            node = node._parent
+            names.append(node._sf_name)
+            node = node._sf_parent
         return ":".join(reversed(names))
 
     def sf_class_name(self) -> str:
-        value = self._context.get("sfClass")
+        value = self._sf_context.get("sfClass")
         return value if isinstance(value, str) else type(self).__name__
 
     # -- attributes -------------------------------------------------------------------------
@@ -256,12 +256,12 @@ class Prim:
             if default is not _MISSING and _is_plain_name(reference):
                 # The default stands for an absent attribute only: a value that is there but
                 # cannot be resolved (a LAZY reference gone wrong) is an error, never "absent".
-                if reference not in self._context:
+                if reference not in self._sf_context:
                     return default
                 default = _MISSING
             reference = _reference_from_text(reference)
         try:
-            return Resolver(self._process).resolve(reference, self)
+            return Resolver(self._sf_process).resolve(reference, self)
         except ResolutionError:
             if default is _MISSING:
                 raise
@@ -275,36 +275,36 @@ class Prim:
 
     def sf_attributes(self) -> list[str]:
         """The names of this component's attributes, in order."""
-        return list(self._context)
+        return list(self._sf_context)
 
     def sf_context(self) -> dict[str, Any]:
         """A copy of the attributes as they are held (LAZY references unresolved)."""
-        return dict(self._context)
+        return dict(self._sf_context)
 
     def sf_has_attribute(self, name: str) -> bool:
-        return name in self._context
+        return name in self._sf_context
 
     def sf_add_attribute(self, name: str, value: Any) -> None:
         """Add an attribute; an existing one is an error (SmartFrog's sfAddAttribute)."""
-        if name in self._context:
+        if name in self._sf_context:
             raise EngineError(f"Attribute {name} already present in {self.sf_complete_name()}")
-        self._context[name] = value
-        self._attribute_changed(name, ABSENT, value)
+        self._sf_context[name] = value
+        self._sf_attribute_changed(name, ABSENT, value)
 
     def sf_replace_attribute(self, name: str, value: Any) -> Any:
         """Add or replace an attribute; returns the old value (or :data:`ABSENT`)."""
-        old = self._context.get(name, ABSENT)
-        self._context[name] = value
-        self._forget_child_value(old, value)
-        self._attribute_changed(name, old, value)
+        old = self._sf_context.get(name, ABSENT)
+        self._sf_context[name] = value
+        self._sf_forget_child_value(old, value)
+        self._sf_attribute_changed(name, old, value)
         return old
 
     def sf_remove_attribute(self, name: str) -> Any:
         """Remove an attribute; returns the old value (or :data:`ABSENT` when there was none)."""
-        old = self._context.pop(name, ABSENT)
+        old = self._sf_context.pop(name, ABSENT)
         if old is not ABSENT:
-            self._forget_child_value(old, ABSENT)
-            self._attribute_changed(name, old, ABSENT)
+            self._sf_forget_child_value(old, ABSENT)
+            self._sf_attribute_changed(name, old, ABSENT)
         return old
 
     # -- lifecycle requests ----------------------------------------------------------------------
@@ -313,30 +313,30 @@ class Prim:
         terminates with the same record. Returns at once: the termination runs when the
         current hook returns, or in the application's lifecycle thread."""
         record = record or TerminationRecord.normal("terminated on request")
-        self._request(lambda: self._sf_terminate(record, notify=True))
+        self._sf_request(lambda: self.sf_terminate_now(record, notify=True))
 
     def sf_terminate_quietly(self, record: TerminationRecord | None = None) -> None:
         """Terminate without telling the parent (SmartFrog's sfTerminateQuietlyWith)."""
         record = record or TerminationRecord.normal("terminated on request")
-        self._request(lambda: self._sf_terminate(record, notify=False))
+        self._sf_request(lambda: self.sf_terminate_now(record, notify=False))
 
     def sf_detach(self) -> None:
         """Leave the parent: this subtree becomes an application of the process, and its
         termination no longer terminates the former parent."""
-        lock = self._lifecycle
+        lock = self._sf_lifecycle
         if lock is None:
             raise LifecycleError("component is not deployed", path=self.sf_complete_name())
         with lock:
-            self._sf_detach()
+            self.sf_detach_now()
 
     def sf_detach_and_terminate(self, record: TerminationRecord | None = None) -> None:
         record = record or TerminationRecord.normal("terminated on request")
 
         def detach_and_terminate() -> None:
-            self._sf_detach()
-            self._sf_terminate(record, notify=True)
+            self.sf_detach_now()
+            self.sf_terminate_now(record, notify=True)
 
-        self._request(detach_and_terminate)
+        self._sf_request(detach_and_terminate)
 
     def sf_work_done(self, record: TerminationRecord | None = None) -> None:
         """This component finished its work: honour ``sfShouldDetach``, ``sfShouldTerminate``
@@ -348,48 +348,48 @@ class Prim:
 
         def work_done() -> None:
             if detach:
-                self._sf_detach()
+                self.sf_detach_now()
             if terminate or quietly:
-                self._sf_terminate(record, notify=not quietly)
+                self.sf_terminate_now(record, notify=not quietly)
 
         if detach or terminate or quietly:
-            self._request(work_done)
+            self._sf_request(work_done)
 
     def wait_terminated(self, timeout: float | None = None) -> TerminationRecord | None:
         """Block until this component has terminated; its record, or None on timeout.
 
         Never call it from a hook for a component of the same application."""
-        if self._state is State.TERMINATED:
-            return self._record
+        if self._sf_state is State.TERMINATED:
+            return self._sf_record
         with _terminated_lock:
-            if self._terminated_event is None:
-                self._terminated_event = threading.Event()
-            event = self._terminated_event
-        if self._state is State.TERMINATED:
-            return self._record
+            if self._sf_terminated_event is None:
+                self._sf_terminated_event = threading.Event()
+            event = self._sf_terminated_event
+        if self._sf_state is State.TERMINATED:
+            return self._sf_record
         event.wait(timeout)
-        return self._record if self._state is State.TERMINATED else None
+        return self._sf_record if self._sf_state is State.TERMINATED else None
 
     # -- timers ---------------------------------------------------------------------------------
     def schedule(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
         """Call ``callback(*args)`` once after ``delay`` seconds, like a hook (serialised with
         the application's lifecycle; never after this component began terminating; an
         exception terminates the component abnormally). Cancelled at termination."""
-        return self._schedule(delay, None, callback, args)
+        return self._sf_schedule(delay, None, callback, args)
 
     def schedule_every(self, interval: float, callback: Callable[..., Any], *args: Any) -> Timer:
         """Like :meth:`schedule`, every ``interval`` seconds until cancelled or terminated."""
-        return self._schedule(interval, interval, callback, args)
+        return self._sf_schedule(interval, interval, callback, args)
 
-    def _schedule(
+    def _sf_schedule(
         self,
         delay: float,
         interval: float | None,
         callback: Callable[..., Any],
         args: tuple[Any, ...],
     ) -> Timer:
-        process = self._process
-        if process is None or self._state in _ENDING:
+        process = self._sf_process
+        if process is None or self._sf_state in _ENDING:
             raise LifecycleError(
                 "cannot schedule: component not running", path=self.sf_complete_name()
             )
@@ -397,17 +397,17 @@ class Prim:
 
         def run() -> None:
             timer = timer_box[0]
-            if timer.cancelled or self._state in _ENDING:
+            if timer.cancelled or self._sf_state in _ENDING:
                 return
-            if interval is None and self._timers is not None:
-                self._timers.discard(timer)
+            if interval is None and self._sf_timers is not None:
+                self._sf_timers.discard(timer)
             try:
-                self._call_hook("timer", callback, *args)
+                self._sf_call_hook("timer", callback, *args)
             except LifecycleError as error:
-                self._fail(error)
+                self.sf_fail(error)
 
         def fire() -> None:
-            lock = self._lifecycle
+            lock = self._sf_lifecycle
             if lock is not None and not timer_box[0].cancelled:
                 lock.post(run)
 
@@ -416,9 +416,9 @@ class Prim:
         else:
             timer = process.scheduler.call_every(interval, fire)
         timer_box.append(timer)
-        if self._timers is None:
-            self._timers = set()
-        self._timers.add(timer)
+        if self._sf_timers is None:
+            self._sf_timers = set()
+        self._sf_timers.add(timer)
         return timer
 
     # ===========================================================================================
@@ -432,7 +432,7 @@ class Prim:
         for a registered sfClass before anything is deployed). A Prim has none."""
         return []
 
-    def _sf_build(
+    def sf_build(
         self,
         name: str,
         parent: Compound | None,
@@ -441,25 +441,25 @@ class Prim:
         lifecycle: LifecycleLock,
     ) -> None:
         """SmartFrog's sfDeployWith: take the description's attributes, add the runtime ones."""
-        self._name = name
-        self._parent = parent
-        self._process = process
-        self._lifecycle = lifecycle
+        self._sf_name = name
+        self._sf_parent = parent
+        self._sf_process = process
+        self._sf_lifecycle = lifecycle
         self.sf_description = description
         context = dict(description.attributes)
         context["sfHost"] = HOST_NAME
         context["sfProcess"] = process.name
-        self._context = context
-        self._tags = description.tags
-        process._state_changed(self, State.CONSTRUCTED)
+        self._sf_context = context
+        self._sf_tags = description.tags
+        process.state_changed(self, State.CONSTRUCTED)
 
-    def _call_hook(self, phase: str, hook: Callable[..., Any], *args: Any) -> Any:
+    def _sf_call_hook(self, phase: str, hook: Callable[..., Any], *args: Any) -> Any:
         """Run a hook as a step (:mod:`sfpy.engine.steps`), turning any exception into a
         LifecycleError naming this component."""
-        lock = self._lifecycle
+        lock = self._sf_lifecycle
         assert lock is not None
         step = HookStep(
-            self, phase, lock, self._terminate_bound() if phase == "terminate" else None
+            self, phase, lock, self._sf_terminate_bound() if phase == "terminate" else None
         )
         steps = lock.active_steps
         steps.add(step)
@@ -493,10 +493,10 @@ class Prim:
             steps.discard(step)
             lock.notify()
 
-    def _terminate_bound(self) -> float:
+    def _sf_terminate_bound(self) -> float:
         """Seconds the terminate hook's commands may take in all: ``terminateTimeout``, else
         the process's ``terminate_timeout``."""
-        process = self._process
+        process = self._sf_process
         default = process.terminate_timeout if process is not None else 60.0
         try:
             value = self.sf_resolve("terminateTimeout", default)
@@ -507,62 +507,62 @@ class Prim:
             return default
         return float(value)
 
-    def _set_state(self, state: State) -> None:
-        self._state = state
+    def _sf_set_state(self, state: State) -> None:
+        self._sf_state = state
         self.state_times[state] = time.time()
-        process = self._process
+        process = self._sf_process
         if process is not None:
-            process._state_changed(self, state)
+            process.state_changed(self, state)
 
-    def _sf_deploy(self) -> None:
+    def sf_deploy_pass(self) -> None:
         """The deploy pass for this component (Compound: then its children)."""
-        if self._state is not State.CONSTRUCTED:
+        if self._sf_state is not State.CONSTRUCTED:
             return
-        self._deploy_called = True
-        self._call_hook("deploy", self.deploy)
-        if self._state is State.CONSTRUCTED:
-            self._set_state(State.DEPLOYED)
+        self._sf_deploy_called = True
+        self._sf_call_hook("deploy", self.deploy)
+        if self._sf_state is State.CONSTRUCTED:
+            self._sf_set_state(State.DEPLOYED)
 
-    def _sf_start(self) -> None:
+    def sf_start_pass(self) -> None:
         """The start pass for this component: ``start``, its children's, then ``started``."""
-        if self._state is not State.DEPLOYED:
+        if self._sf_state is not State.DEPLOYED:
             return
-        self._call_hook("start", self.start)
-        if self._state is State.DEPLOYED:
-            self._set_state(State.STARTED)
-            self._watch_liveness()
-        self._start_children()
+        self._sf_call_hook("start", self.start)
+        if self._sf_state is State.DEPLOYED:
+            self._sf_set_state(State.STARTED)
+            self._sf_watch_liveness()
+        self._sf_start_children()
         if type(self).started is not Prim.started:  # most components have none: no cost
-            lock = self._lifecycle
+            lock = self._sf_lifecycle
             if lock is not None and lock.pending():
                 lock.drain()  # what the children asked for while starting goes first
-            if self._state is State.STARTED:
-                self._call_hook("start", self.started)
+            if self._sf_state is State.STARTED:
+                self._sf_call_hook("start", self.started)
 
-    def _start_children(self) -> None:
+    def _sf_start_children(self) -> None:
         """Compound starts its children here."""
 
-    def _sf_terminate(self, record: TerminationRecord, notify: bool = True) -> None:
+    def sf_terminate_now(self, record: TerminationRecord, notify: bool = True) -> None:
         """Terminate (children first, in reverse order), run the terminate hook, tell the parent.
 
         Runs once; later calls do nothing. Caller holds the lifecycle lock.
         """
-        if self._state in _ENDING:
+        if self._sf_state in _ENDING:
             return
         record = record.with_id(self.sf_complete_name())
-        self._record = record
-        self._terminating_thread = threading.get_ident()
-        self._set_state(State.TERMINATING)
-        if self._timers:
-            for timer in self._timers:
+        self._sf_record = record
+        self._sf_terminating_thread = threading.get_ident()
+        self._sf_set_state(State.TERMINATING)
+        if self._sf_timers:
+            for timer in self._sf_timers:
                 timer.cancel()
-            self._timers = None
-        lock = self._lifecycle
+            self._sf_timers = None
+        lock = self._sf_lifecycle
         if lock is not None and lock.active_steps:
-            self._cancel_steps(lock, record)
-        self._terminate_children(record)
+            self._sf_cancel_steps(lock, record)
+        self._sf_terminate_children(record)
         if lock is not None and lock.active_steps:
-            me = self._terminating_thread
+            me = self._sf_terminating_thread
             # Terminate hooks run after the cancelled hooks of this component returned.
             lock.wait_until(
                 lambda: not any(
@@ -570,30 +570,30 @@ class Prim:
                     for step in list(lock.active_steps)
                 )
             )
-        if self._deploy_called:
+        if self._sf_deploy_called:
             try:
-                self._call_hook("terminate", self.terminate, record)
+                self._sf_call_hook("terminate", self.terminate, record)
             except LifecycleError as error:
                 self.log.error("%s", error)
-                if self._process is not None:
-                    self._process._cleanup_failed(self, error)
-        self._set_state(State.TERMINATED)
+                if self._sf_process is not None:
+                    self._sf_process.cleanup_failed(self, error)
+        self._sf_set_state(State.TERMINATED)
         with _terminated_lock:
-            event = self._terminated_event
+            event = self._sf_terminated_event
         if event is not None:
             event.set()
         if lock is not None:
             lock.notify()
-        parent = self._parent
+        parent = self._sf_parent
         if parent is not None:
             if notify:
-                parent._sf_child_terminated(self, record)
-            elif parent._state not in _ENDING:
-                parent._sf_forget_child(self)
-        elif self._process is not None:
-            self._process._application_terminated(self, record)
+                parent.sf_child_terminated(self, record)
+            elif parent._sf_state not in _ENDING:
+                parent.sf_forget_child(self)
+        elif self._sf_process is not None:
+            self._sf_process.application_terminated(self, record)
 
-    def _cancel_steps(self, lock: LifecycleLock, record: TerminationRecord) -> None:
+    def _sf_cancel_steps(self, lock: LifecycleLock, record: TerminationRecord) -> None:
         """Cancel the deploy/start/… steps in progress in other threads in this subtree: the
         long work they wait for is stopped at once (terminate steps are never cancelled)."""
         me = threading.get_ident()
@@ -602,41 +602,41 @@ class Prim:
             if step.thread != me and step.phase != "terminate" and step.within(self):
                 step.cancel(reason)
 
-    def _wait_terminated_elsewhere(self) -> None:
+    def sf_wait_terminated_elsewhere(self) -> None:
         """Called by a parent terminating this component: if its termination is running in
         another thread (waiting for long work), wait until it is done, the lock released."""
-        lock = self._lifecycle
+        lock = self._sf_lifecycle
         if (
             lock is not None
-            and self._state is State.TERMINATING
-            and self._terminating_thread != threading.get_ident()
+            and self._sf_state is State.TERMINATING
+            and self._sf_terminating_thread != threading.get_ident()
         ):
-            lock.wait_until(lambda: self._state is State.TERMINATED)
+            lock.wait_until(lambda: self._sf_state is State.TERMINATED)
 
-    def _terminate_children(self, record: TerminationRecord) -> None:
+    def _sf_terminate_children(self, record: TerminationRecord) -> None:
         """Compound terminates its children here."""
 
-    def _sf_detach(self) -> None:
-        parent = self._parent
-        if parent is None or self._process is None:
+    def sf_detach_now(self) -> None:
+        parent = self._sf_parent
+        if parent is None or self._sf_process is None:
             return
-        parent._sf_remove_child(self)
-        self._parent = None
-        self._process._adopt(self)
-        if self._state is State.STARTED:
-            self._watch_liveness()
+        parent.sf_remove_child(self)
+        self._sf_parent = None
+        self._sf_process.adopt(self)
+        if self._sf_state is State.STARTED:
+            self._sf_watch_liveness()
 
-    def _request(self, request: Callable[[], None]) -> None:
-        lock = self._lifecycle
+    def _sf_request(self, request: Callable[[], None]) -> None:
+        lock = self._sf_lifecycle
         if lock is None:  # never built: nothing ran, nothing to serialise with
             request()
         else:
             lock.submit(request)
 
-    def _fail(self, error: BaseException) -> None:
+    def sf_fail(self, error: BaseException) -> None:
         """Terminate abnormally because of ``error`` (caller holds the lifecycle lock)."""
         path = getattr(error, "path", None) or self.sf_complete_name()
-        self._sf_terminate(
+        self.sf_terminate_now(
             TerminationRecord.abnormal(
                 str(error) if isinstance(error, LifecycleError) else describe_exception(error),
                 id=path,
@@ -645,47 +645,47 @@ class Prim:
             notify=True,
         )
 
-    def _attribute_changed(self, name: str, old: Any, new: Any) -> None:
+    def _sf_attribute_changed(self, name: str, old: Any, new: Any) -> None:
         if name in ("sfLivenessDelay", "sfLivenessFactor"):
-            self._liveness_cache = None  # children started later see the new value
-        if not self._deploy_called or self._state in _ENDING or self._lifecycle is None:
+            self._sf_liveness_cache = None  # children started later see the new value
+        if not self._sf_deploy_called or self._sf_state in _ENDING or self._sf_lifecycle is None:
             return
 
         def deliver() -> None:
-            if self._state in _ENDING:
+            if self._sf_state in _ENDING:
                 return
             try:
-                self._call_hook("attribute_changed", self.attribute_changed, name, old, new)
+                self._sf_call_hook("attribute_changed", self.attribute_changed, name, old, new)
             except LifecycleError as error:
-                self._fail(error)
+                self.sf_fail(error)
 
-        self._lifecycle.submit(deliver)
+        self._sf_lifecycle.submit(deliver)
 
-    def _forget_child_value(self, old: Any, new: Any) -> None:
+    def _sf_forget_child_value(self, old: Any, new: Any) -> None:
         """Compound: an attribute that held a child no longer does."""
 
     # -- liveness -------------------------------------------------------------------------------
     def sf_ping(self, source: Any = None) -> None:
         """SmartFrog's sfPing: fails for a terminated component, else runs the ping hook."""
-        if self._state in _ENDING:
+        if self._sf_state in _ENDING:
             raise LivenessError(f"{self.sf_complete_name()} is terminated")
         self.ping()
 
-    def _liveness_settings(self) -> tuple[float, int]:
+    def sf_liveness_settings(self) -> tuple[float, int]:
         """``ATTRIB sfLivenessDelay``/``sfLivenessFactor``: own attributes, else the parent's
         settings (already known: parents start first), else the process defaults. Cached
         until one of the two attributes changes here."""
-        cached = self._liveness_cache
+        cached = self._sf_liveness_cache
         if cached is not None:
             return cached
-        cached = self._liveness_cache = self._compute_liveness_settings()
+        cached = self._sf_liveness_cache = self._sf_compute_liveness_settings()
         return cached
 
-    def _compute_liveness_settings(self) -> tuple[float, int]:
-        context = self._context
-        parent = self._parent
+    def _sf_compute_liveness_settings(self) -> tuple[float, int]:
+        context = self._sf_context
+        parent = self._sf_parent
         inherited = (
-            parent._liveness_settings()
+            parent.sf_liveness_settings()
             if parent is not None
             and ("sfLivenessDelay" not in context or "sfLivenessFactor" not in context)
             else None
@@ -712,40 +712,37 @@ class Prim:
             )
         return float(delay), int(factor)
 
-    def _watch_liveness(self) -> None:
+    def _sf_watch_liveness(self) -> None:
         """Started: the parent (or the process, for a root) begins pinging this component."""
         try:
-            delay, factor = self._liveness_settings()
+            delay, factor = self.sf_liveness_settings()
         except LifecycleError as error:
             self.log.error("%s; liveness is off for this component", error)
             return
         if delay <= 0:
             return
-        watcher = self._parent if self._parent is not None else self._process
+        watcher = self._sf_parent if self._sf_parent is not None else self._sf_process
         if watcher is not None:
-            watcher._liveness_monitor().watch(self, delay, factor)
+            watcher.sf_liveness_monitor().watch(self, delay, factor)
 
     # -- navigation protocol used by sfpy.engine.resolve ----------------------------------------
-    def _sf_lookup(self, name: Any, first: bool) -> Any:
-        context = self._context
+    def sf_lookup(self, name: Any, first: bool) -> Any:
+        context = self._sf_context
         if name in context:
-            if first or "sfLocal" not in self._tags.get(name, ()):
+            if first or "sfLocal" not in self._sf_tags.get(name, ()):
                 return context[name]
         raise KeyError(name)
 
-    def _sf_names(self) -> list[str]:
-        return [key for key in self._context if isinstance(key, str)]
+    def sf_names(self) -> list[str]:
+        return [key for key in self._sf_context if isinstance(key, str)]
 
-    def _sf_container(self, for_attrib: bool) -> Any:
-        if self._parent is not None:
-            return self._parent
-        return self._process if for_attrib else None
-
-    def _sf_root(self) -> Prim:
-        return self.sf_root()
+    def sf_container(self, for_attrib: bool) -> Any:
+        if self._sf_parent is not None:
+            return self._sf_parent
+        return self._sf_process if for_attrib else None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.sf_complete_name()} {self._state}>"
+        return f"<{type(self).__name__} {self.sf_complete_name()} {self._sf_state}>"
 
 
 class _ComponentLog(logging.LoggerAdapter):
@@ -762,6 +759,6 @@ def iter_tree(root: Prim) -> Iterable[Prim]:
     while stack:
         node = stack.pop()
         yield node
-        children = getattr(node, "_children", None)
+        children = getattr(node, "_sf_children", None)
         if children:
             stack.extend(reversed(children))

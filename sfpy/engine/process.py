@@ -83,7 +83,7 @@ class Process:
         self._activity_observers: list[Callable[[Activity, bool], None]] = []
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._liveness: LivenessMonitor | None = None
+        self._sf_liveness: LivenessMonitor | None = None
         self._unnamed = itertools.count()
         self._activities: dict[int, Activity] = {}
 
@@ -136,24 +136,24 @@ class Process:
             with self._lock:
                 self._applications[name] = root
             if parse_time is not None:
-                root._context["sfParseTime"] = Long(round(parse_time * 1000))
+                root._sf_context["sfParseTime"] = Long(round(parse_time * 1000))
             try:
-                root._sf_deploy()
+                root.sf_deploy_pass()
                 deployed = time.perf_counter()
-                root._sf_start()
+                root.sf_start_pass()
                 started = time.perf_counter()
             except LifecycleError as error:
                 record = TerminationRecord.abnormal(str(error), id=error.path, cause=error.cause)
-                root._sf_terminate(record, notify=True)
-                root._wait_terminated_elsewhere()  # cleanup done before we report it
+                root.sf_terminate_now(record, notify=True)
+                root.sf_wait_terminated_elsewhere()  # cleanup done before we report it
                 lock.drain()
                 raise DeploymentError(root.termination_record or record) from None
             fully_started = root.state not in _ENDING
             if not fully_started:
-                root._wait_terminated_elsewhere()
+                root.sf_wait_terminated_elsewhere()
             if fully_started:
-                root._context["sfDeployTime"] = Long(round((deployed - begun) * 1000))
-                root._context["sfStartTime"] = Long(round((started - deployed) * 1000))
+                root._sf_context["sfDeployTime"] = Long(round((deployed - begun) * 1000))
+                root._sf_context["sfStartTime"] = Long(round((started - deployed) * 1000))
             lock.drain()
         record = root.termination_record
         # An application that ended after it was fully started (a command that exits at once,
@@ -228,7 +228,7 @@ class Process:
         application of this process."""
         with self._lock:
             apps = [app for app in self._applications.values() if app is not None]
-        return all(app._lifecycle is None or app._lifecycle.idle() for app in apps)
+        return all(app._sf_lifecycle is None or app._sf_lifecycle.idle() for app in apps)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until :meth:`idle` (checked twice, 10 ms apart, so a request in flight
@@ -253,7 +253,7 @@ class Process:
         return f"process {self.name}"
 
     # -- resolution protocol (PROCESS, and ATTRIB beyond an application root) -----------------
-    def _sf_lookup(self, name: Any, first: bool) -> Any:
+    def sf_lookup(self, name: Any, first: bool) -> Any:
         if name in self.attributes:
             return self.attributes[name]
         app = self._applications.get(name)
@@ -261,48 +261,48 @@ class Process:
             return app
         raise KeyError(name)
 
-    def _sf_names(self) -> list[str]:
+    def sf_names(self) -> list[str]:
         return [*self.attributes, *(n for n, a in self._applications.items() if a is not None)]
 
-    def _sf_container(self, for_attrib: bool) -> None:
+    def sf_container(self, for_attrib: bool) -> None:
         return None
 
-    def _sf_root(self) -> Process:
+    def sf_root(self) -> Process:
         return self
 
     # -- engine callbacks -----------------------------------------------------------------------
-    def _state_changed(self, component: Prim, state: State) -> None:
+    def state_changed(self, component: Prim, state: State) -> None:
         for observer in self._observers:
             try:
                 observer(component, state)
             except Exception:  # noqa: BLE001 - an observer must not break the lifecycle
                 log.exception("state observer failed")
 
-    def _application_terminated(self, root: Prim, record: TerminationRecord) -> None:
-        if self._liveness is not None:
-            self._liveness.unwatch(root)
+    def application_terminated(self, root: Prim, record: TerminationRecord) -> None:
+        if self._sf_liveness is not None:
+            self._sf_liveness.unwatch(root)
         with self._changed:
-            if self._applications.get(root._name) is root:
-                del self._applications[root._name]
+            if self._applications.get(root._sf_name) is root:
+                del self._applications[root._sf_name]
             self._changed.notify_all()
 
-    def _adopt(self, component: Prim) -> None:
+    def adopt(self, component: Prim) -> None:
         """A detached subtree becomes an application (SmartFrog registers it in the
         ProcessCompound under sfProcessComponentName, or ``unnamed_<millis>_<n>``)."""
-        wanted = component._context.get("sfProcessComponentName")
+        wanted = component._sf_context.get("sfProcessComponentName")
         with self._changed:
             if not isinstance(wanted, str) or wanted in self._applications:
                 wanted = f"unnamed_{int(time.time() * 1000)}_{next(self._unnamed)}"
-            component._name = wanted
+            component._sf_name = wanted
             self._applications[wanted] = component
             self._changed.notify_all()
 
-    def _cleanup_failed(self, component: Prim, error: BaseException) -> None:
+    def cleanup_failed(self, component: Prim, error: BaseException) -> None:
         with self._lock:
             self.cleanup_failures.append((component.sf_complete_name(), str(error)))
 
-    def _liveness_monitor(self) -> LivenessMonitor:
+    def sf_liveness_monitor(self) -> LivenessMonitor:
         with self._lock:
-            if self._liveness is None:
-                self._liveness = LivenessMonitor(self, self.scheduler)
-            return self._liveness
+            if self._sf_liveness is None:
+                self._sf_liveness = LivenessMonitor(self, self.scheduler)
+            return self._sf_liveness

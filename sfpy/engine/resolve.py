@@ -27,8 +27,8 @@ A dynamic assertion read at run time yields ``True`` (or fails). Errors reach en
 as :class:`~sfpy.engine.errors.ResolutionError`.
 
 Contexts are duck-typed so that a handle to a component in another process (step 3) can take
-part: anything with ``_sf_lookup(name, first)``, ``_sf_container(for_attrib)``,
-``_sf_root()`` and ``_sf_names()`` is navigable.
+part: anything with ``sf_lookup(name, first)``, ``sf_container(for_attrib)``,
+``sf_root()`` and ``sf_names()`` is navigable.
 """
 
 from __future__ import annotations
@@ -94,17 +94,17 @@ class LiveContext(references.DescriptionContext):
     remembers that component, so that PARENT (and ATTRIB, ROOT) inside it lead back there.
     """
 
-    __slots__ = ("_process", "_outer")
+    __slots__ = ("_sf_process", "_outer")
 
     def __init__(self, process: Process | None) -> None:
-        self._process = process
+        self._sf_process = process
         self._outer: dict[int, Any] = {}
 
     def lookup(self, node: Any, name: Any, first: bool) -> Any:
         if isinstance(node, ComponentDescription):
             return super().lookup(node, name, first)
         try:
-            value = node._sf_lookup(name, first)
+            value = node.sf_lookup(name, first)
         except KeyError:
             return _MISSING
         if isinstance(value, ComponentDescription):
@@ -115,12 +115,12 @@ class LiveContext(references.DescriptionContext):
         if isinstance(node, ComponentDescription):
             outer = self._outer.get(id(node))
             return outer if outer is not None else node.parent
-        return node._sf_container(False)
+        return node.sf_container(False)
 
     def attrib_parent(self, node: Any) -> Any | None:
         if isinstance(node, ComponentDescription):
             return self.parent(node)
-        return node._sf_container(True)
+        return node.sf_container(True)
 
     def root(self, node: Any) -> Any:
         while isinstance(node, ComponentDescription):
@@ -128,15 +128,15 @@ class LiveContext(references.DescriptionContext):
             if parent is None:
                 return node
             node = parent
-        return node._sf_root() if self.is_node(node) else node
+        return node.sf_root() if self.is_node(node) else node
 
     def is_node(self, value: Any) -> bool:
-        return isinstance(value, ComponentDescription) or hasattr(value, "_sf_lookup")
+        return isinstance(value, ComponentDescription) or hasattr(value, "sf_lookup")
 
     def names(self, node: Any) -> Any:
         if isinstance(node, ComponentDescription):
             return super().names(node)
-        names = getattr(node, "_sf_names", None)
+        names = getattr(node, "sf_names", None)
         return names() if names is not None else ()
 
     def host(self, node: Any, name: str) -> Any:
@@ -147,14 +147,14 @@ class LiveContext(references.DescriptionContext):
             raise _LanguageError(str(error)) from None
 
     def process(self, node: Any) -> Any:
-        if self._process is None:
+        if self._sf_process is None:
             raise _LanguageError(f"{self.describe(node)} is not in a process")
-        return self._process
+        return self._sf_process
 
     def properties(self, node: Any) -> dict[str, str]:
         values = references.properties()
-        if self._process is not None:
-            values.update(self._process.properties)
+        if self._sf_process is not None:
+            values.update(self._sf_process.properties)
         return values
 
     def describe(self, node: Any) -> str:

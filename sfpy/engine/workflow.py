@@ -169,7 +169,7 @@ class EventCompound(Compound):
             return record_from_error(error, f"{self.sf_complete_name()}:{name}")
 
     def is_workflow_terminating(self) -> bool:
-        return self._state in (State.TERMINATING, State.TERMINATED)
+        return self._sf_state in (State.TERMINATING, State.TERMINATED)
 
 
 class EventPrim(Prim):
@@ -267,7 +267,7 @@ class Parallel(EventCompound):
 
     def _create_async(self, name: str, description: ComponentDescription) -> None:
         """In a thread of its own (so the actions' long work overlaps): create one action."""
-        lock = self._lifecycle
+        lock = self._sf_lifecycle
         assert lock is not None
         with lock:
             if self.is_workflow_terminating():

@@ -74,7 +74,7 @@ class Recorder(Prim):
                 # keep this hook running until another thread has asked for a lifecycle step
                 GATE.set()
                 deadline = time.monotonic() + 10
-                while not self._lifecycle.pending() and time.monotonic() < deadline:
+                while not self._sf_lifecycle.pending() and time.monotonic() < deadline:
                     time.sleep(0.005)
                 time.sleep(0.05)
             if self.sf_resolve("failIn", None) == phase:

@@ -115,7 +115,7 @@ def test_component_timers_run_like_hooks_and_stop_at_termination(process):
     app = process.deploy(cd(COMPOUND, a=cd("test.Recorder")))
     component = app.sf_resolve("a")
     calls: list[bool] = []
-    component.schedule_every(0.03, lambda: calls.append(component._lifecycle.held()))
+    component.schedule_every(0.03, lambda: calls.append(component._sf_lifecycle.held()))
     time.sleep(0.2)
     assert calls and all(calls)  # under the application's lifecycle lock
     component.sf_terminate_quietly()

@@ -14,7 +14,7 @@ class StartedPrim(Prim):
 
     def started(self) -> None:
         note(self, "started")
-        assert self._lifecycle is not None and self._lifecycle.hook_depth > 0
+        assert self._sf_lifecycle is not None and self._sf_lifecycle.hook_depth > 0
 
 
 class StartedCompound(Compound):
