@@ -81,7 +81,7 @@ class Compound(Prim):
                     f"cannot create child {name}: terminating", path=self.sf_complete_name()
                 )
             existing = self._sf_context.get(name)
-            if isinstance(existing, Prim) and existing._sf_state is not State.TERMINATED:
+            if isinstance(existing, Prim) and existing.state is not State.TERMINATED:
                 raise EngineError(f"Name '{name}' already used in {self.sf_complete_name()}")
             path = f"{self.sf_complete_name()}:{name}"
             copy = description.copy()
@@ -146,11 +146,11 @@ class Compound(Prim):
         lock = self._sf_lifecycle
         assert lock is not None
         for child in list(self._sf_children):
-            if lock._queue:
+            if lock.pending():
                 lock.drain()
             if self._sf_state is not State.DEPLOYED:
                 return
-            if child._sf_state is State.CONSTRUCTED and child._sf_parent is self:
+            if child.state is State.CONSTRUCTED and child.sf_parent() is self:
                 child.sf_deploy_pass()
 
     def _sf_start_children(self) -> None:
@@ -160,11 +160,11 @@ class Compound(Prim):
             self._sf_start_children_concurrently(lock)
             return
         for child in list(self._sf_children):
-            if lock._queue:
+            if lock.pending():
                 lock.drain()
             if self._sf_state is not State.STARTED:
                 return
-            if child._sf_state is State.DEPLOYED and child._sf_parent is self:
+            if child.state is State.DEPLOYED and child.sf_parent() is self:
                 child.sf_start_pass()
 
     def _sf_start_children_concurrently(self, lock: LifecycleLock) -> None:
@@ -174,7 +174,7 @@ class Compound(Prim):
         never run at the same time. The first failure is raised, as a sequential start pass
         would."""
         children = [
-            c for c in self._sf_children if c._sf_state is State.DEPLOYED and c._sf_parent is self
+            c for c in self._sf_children if c.state is State.DEPLOYED and c.sf_parent() is self
         ]
         failures: list[LifecycleError] = []
         finished: set[int] = set()
@@ -183,7 +183,7 @@ class Compound(Prim):
             try:
                 with lock:
                     began.append(threading.get_ident())
-                    if self._sf_state is State.STARTED and child._sf_state is State.DEPLOYED:
+                    if self._sf_state is State.STARTED and child.state is State.DEPLOYED:
                         child.sf_start_pass()
             except LifecycleError as error:
                 failures.append(error)

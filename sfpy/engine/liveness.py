@@ -100,17 +100,17 @@ class LivenessMonitor:
         failures: list[tuple[Prim, str]] = []
         gone: list[Prim] = []
         for target, entry in members:
-            state = target._sf_state
+            state = target.state
             if state in _ENDING:
                 gone.append(target)
                 continue
             if state is not State.STARTED:
                 continue
-            lock = target._sf_lifecycle
+            lock = target.sf_lifecycle
             if lock is None or not lock.try_acquire():
                 continue  # busy running a hook: alive
             try:
-                if target._sf_state is not State.STARTED:
+                if target.state is not State.STARTED:
                     continue
                 lock.hook_depth += 1
                 try:
@@ -140,12 +140,12 @@ class LivenessMonitor:
                 for target, _ in failures:
                     group.members.pop(target, None)
         for target, why in failures:
-            lock = target._sf_lifecycle
+            lock = target.sf_lifecycle
             if lock is not None:
                 lock.submit(partial(self.sf_fail, target, why))
 
     def sf_fail(self, target: Prim, why: str) -> None:
-        if target._sf_state in _ENDING:
+        if target.state in _ENDING:
             return
         watcher = self.watcher
         name = watcher.sf_complete_name() if hasattr(watcher, "sf_complete_name") else str(watcher)

@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from sfpy.engine.contracts import check_component_class
 from sfpy.engine.errors import EngineError, LifecycleError, LivenessError, ResolutionError
 from sfpy.engine.resolve import Resolver, parse_reference
 from sfpy.engine.steps import HookStep
@@ -130,6 +131,10 @@ class Prim:
 
     #: SmartFrog's attribute for the child-less component; Compound sets it True.
     is_compound = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_component_class(cls)
 
     def __init__(self) -> None:
         self._sf_name: str = "?"
@@ -236,6 +241,19 @@ class Prim:
             node = node._sf_parent
         return ":".join(reversed(names))
 
+    @property
+    def sf_lifecycle(self) -> LifecycleLock | None:
+        """The application's lifecycle lock (None before the component is built)."""
+        return self._sf_lifecycle
+
+    def sf_set_runtime_attribute(self, name: str, value: Any) -> None:
+        """The engine's own run-time attributes (``sfDeployTime``…): set without notices."""
+        self._sf_context[name] = value
+
+    def sf_adopted_as(self, name: str) -> None:
+        """A detached subtree is held by its process under ``name`` (Process.adopt)."""
+        self._sf_name = name
+
     def sf_class_name(self) -> str:
         value = self._sf_context.get("sfClass")
         return value if isinstance(value, str) else type(self).__name__
@@ -272,6 +290,46 @@ class Prim:
                     f"reference {reference!r} from {self.sf_complete_name()} is cyclic"
                 ) from None
             return default
+
+    # -- typed attribute readers: a clear error naming the attribute, not a TypeError later ---
+    def sf_integer(self, name: str, default: Any = _MISSING) -> int:
+        """An attribute that must be a whole number (``time``, ``retry``, ``repeat``…)."""
+        value = self.sf_resolve(name, default) if default is not _MISSING else self.sf_resolve(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EngineError(
+                f"attribute {name} of {self.sf_complete_name()} must be an integer, "
+                f"not {value!r}"
+            )
+        return int(value)
+
+    def sf_boolean(self, name: str, default: Any = _MISSING) -> bool:
+        """An attribute that must be ``true`` or ``false``."""
+        value = self.sf_resolve(name, default) if default is not _MISSING else self.sf_resolve(name)
+        if not isinstance(value, bool):
+            raise EngineError(
+                f"attribute {name} of {self.sf_complete_name()} must be true or false, "
+                f"not {value!r}"
+            )
+        return value
+
+    def sf_string(self, name: str, default: Any = _MISSING) -> str:
+        """An attribute that must be a string."""
+        value = self.sf_resolve(name, default) if default is not _MISSING else self.sf_resolve(name)
+        if not isinstance(value, str):
+            raise EngineError(
+                f"attribute {name} of {self.sf_complete_name()} must be a string, not {value!r}"
+            )
+        return value
+
+    def sf_seconds(self, name: str, default: Any = _MISSING) -> float:
+        """An attribute that must be a number of seconds >= 0 (Integer, Long, Float, Double)."""
+        value = self.sf_resolve(name, default) if default is not _MISSING else self.sf_resolve(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise EngineError(
+                f"{name} of {self.sf_complete_name()} must be a number of seconds >= 0, "
+                f"not {value!r}"
+            )
+        return float(value)
 
     def sf_attributes(self) -> list[str]:
         """The names of this component's attributes, in order."""
@@ -338,22 +396,23 @@ class Prim:
 
         self._sf_request(detach_and_terminate)
 
-    def sf_work_done(self, record: TerminationRecord | None = None) -> None:
+    def sf_work_done(
+        self, record: TerminationRecord | None = None, *, terminate_by_default: bool = False
+    ) -> None:
         """This component finished its work: honour ``sfShouldDetach``, ``sfShouldTerminate``
-        and ``sfShouldTerminateQuietly`` (SmartFrog's workflow-enabled prims)."""
+        and ``sfShouldTerminateQuietly`` (SmartFrog's ComponentHelper). Workflow components
+        pass ``terminate_by_default=True``: they end when done unless ``sfShouldTerminate
+        false`` says otherwise; other components stay unless asked to end."""
         record = record or TerminationRecord.normal(f"{self.sf_complete_name()} finished")
         detach = self.sf_resolve("sfShouldDetach", False) is True
-        terminate = self.sf_resolve("sfShouldTerminate", False) is True
         quietly = self.sf_resolve("sfShouldTerminateQuietly", False) is True
-
-        def work_done() -> None:
-            if detach:
-                self.sf_detach_now()
-            if terminate or quietly:
-                self.sf_terminate_now(record, notify=not quietly)
-
-        if detach or terminate or quietly:
-            self._sf_request(work_done)
+        terminate = self.sf_resolve("sfShouldTerminate", terminate_by_default) is True
+        if detach and self._sf_parent is not None:
+            self.sf_detach()
+        if quietly:
+            self.sf_terminate_quietly(record)
+        elif terminate:
+            self.sf_terminate(record)
 
     def wait_terminated(self, timeout: float | None = None) -> TerminationRecord | None:
         """Block until this component has terminated; its record, or None on timeout.

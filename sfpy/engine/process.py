@@ -136,7 +136,7 @@ class Process:
             with self._lock:
                 self._applications[name] = root
             if parse_time is not None:
-                root._sf_context["sfParseTime"] = Long(round(parse_time * 1000))
+                root.sf_set_runtime_attribute("sfParseTime", Long(round(parse_time * 1000)))
             try:
                 root.sf_deploy_pass()
                 deployed = time.perf_counter()
@@ -152,8 +152,8 @@ class Process:
             if not fully_started:
                 root.sf_wait_terminated_elsewhere()
             if fully_started:
-                root._sf_context["sfDeployTime"] = Long(round((deployed - begun) * 1000))
-                root._sf_context["sfStartTime"] = Long(round((started - deployed) * 1000))
+                root.sf_set_runtime_attribute("sfDeployTime", Long(round((deployed - begun) * 1000)))
+                root.sf_set_runtime_attribute("sfStartTime", Long(round((started - deployed) * 1000)))
             lock.drain()
         record = root.termination_record
         # An application that ended after it was fully started (a command that exits at once,
@@ -228,7 +228,7 @@ class Process:
         application of this process."""
         with self._lock:
             apps = [app for app in self._applications.values() if app is not None]
-        return all(app._sf_lifecycle is None or app._sf_lifecycle.idle() for app in apps)
+        return all(app.sf_lifecycle is None or app.sf_lifecycle.idle() for app in apps)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until :meth:`idle` (checked twice, 10 ms apart, so a request in flight
@@ -282,18 +282,18 @@ class Process:
         if self._sf_liveness is not None:
             self._sf_liveness.unwatch(root)
         with self._changed:
-            if self._applications.get(root._sf_name) is root:
-                del self._applications[root._sf_name]
+            if self._applications.get(root.sf_name) is root:
+                del self._applications[root.sf_name]
             self._changed.notify_all()
 
     def adopt(self, component: Prim) -> None:
         """A detached subtree becomes an application (SmartFrog registers it in the
         ProcessCompound under sfProcessComponentName, or ``unnamed_<millis>_<n>``)."""
-        wanted = component._sf_context.get("sfProcessComponentName")
+        wanted = component.sf_context().get("sfProcessComponentName")
         with self._changed:
             if not isinstance(wanted, str) or wanted in self._applications:
                 wanted = f"unnamed_{int(time.time() * 1000)}_{next(self._unnamed)}"
-            component._sf_name = wanted
+            component.sf_adopted_as(wanted)
             self._applications[wanted] = component
             self._changed.notify_all()
 

@@ -101,18 +101,8 @@ def record_description(record: TerminationRecord) -> ComponentDescription:
 
 
 def finish(component: Prim, record: TerminationRecord) -> None:
-    """A workflow component finished its work: terminate with ``record`` unless the
-    description says otherwise (``sfShouldTerminate false``; ``sfShouldDetach`` and
-    ``sfShouldTerminateQuietly`` are honoured too, as by SmartFrog's ComponentHelper)."""
-    detach = component.sf_resolve("sfShouldDetach", False) is True
-    quietly = component.sf_resolve("sfShouldTerminateQuietly", False) is True
-    terminate = component.sf_resolve("sfShouldTerminate", True) is not False
-    if detach and component.sf_parent() is not None:
-        component.sf_detach()
-    if quietly:
-        component.sf_terminate_quietly(record)
-    elif terminate:
-        component.sf_terminate(record)
+    """A workflow component finished its work (:meth:`Prim.sf_work_done`, ending by default)."""
+    component.sf_work_done(record, terminate_by_default=True)
 
 
 # ===============================================================================================
