@@ -1,19 +1,10 @@
-"""Shell services (``org/smartfrog/services/shellscript/components.sf``): every command sfpy runs
-on a host goes through here, so every command, its output and its exit code are logged.
+"""Shell services (``org/smartfrog/services/shellscript/components.sf``): the components that
+run commands for a description. The command runner itself is the host layer's
+(:mod:`sfpy.host.runner`: :class:`ShellRunner`, :class:`Result`, :class:`CommandFailed`,
+:class:`ShellError` and the helpers, re-exported here so existing imports keep working;
+process groups in :mod:`sfpy.host.processes`), so every command is logged, runs as a process
+group of its own, honours its hook's step (cancellation, cleanup bound) and is journalled.
 
-:class:`ShellRunner`
-    The plain-Python command runner (no component needed)::
-
-        runner = ShellRunner(logging.getLogger("x"), timeout=30)
-        result = runner.run(["lvcreate", "-L", "10G", "-n", name, vg])   # argv: no shell
-        result = runner.run("ls -l | wc -l", cwd="/tmp")                  # one line for bash
-        result.check()              # raises CommandFailed unless exit code 0
-
-    An argument vector is executed directly (never through a shell); a command line is given
-    to ``bash -c`` as *one* argument. Each command runs in its own process group: on a timeout,
-    or when the runner is closed, the whole group gets SIGTERM and, after a grace period,
-    SIGKILL; processes a finished command left behind in its group are stopped the same way.
-    Every child is reaped. ``parallel=False`` runs one command at a time.
 :class:`BashShell`
     The shell service component: a ShellRunner with the component's ``dir``,
     ``envProperties``, ``timeout`` (seconds, 0: none) and ``parallel``; other components
@@ -23,8 +14,11 @@ on a host goes through here, so every command, its output and its exit code are 
     ``deployScript``/``startScript``/``terminateScript`` run in those lifecycle steps through
     ``shell`` (a LAZY link to a BashShell; a private runner when absent). A script is a command
     line, or a vector of lines run in order in one bash (stopping at the first failing line).
-    A failing deploy or start script fails that step; a failing terminate script is logged and
-    termination goes on. ``autoTerminate``: terminate normally once the start script is done.
+    A failing deploy or start script fails that step (a vector's record names the failing
+    line); a terminate script that fails or is stopped by its cleanup bound is failed cleanup
+    (raised once its private runner is closed; the engine goes on with the others).
+    Each runs with its name as label (``startScript (pid 4242)`` is the activity).
+    ``autoTerminate``: terminate normally once the start script is done.
 :class:`BashProcess`
     One long-lived command ``cmd`` (a command line for bash, or an argument vector) in ``dir``
     with ``envProperties``, started at start (``autoStart``), stopped with its whole process
