@@ -209,7 +209,8 @@ def test_terminating_a_bash_process_stops_its_whole_process_group(tmp_path, proc
     app = process.deploy(load(str(path)))
     leader = app.sf_resolve("pid")
     deadline = time.monotonic() + 5
-    while not (tmp_path / "background").exists() and time.monotonic() < deadline:
+    while (not (tmp_path / "background").exists()
+           or not (tmp_path / "background").read_text().endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.02)
     background = int((tmp_path / "background").read_text())
     app.sf_terminate(TerminationRecord.normal("stop"))

@@ -124,3 +124,11 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
 
 def own_children() -> set[int]:
     return {child.pid for child in psutil.Process(os.getpid()).children(recursive=True)}
+
+
+def written(path) -> bool:
+    """``path`` holds a whole line (``echo $! > path`` creates the file before writing it)."""
+    try:
+        return path.read_text().endswith("\n")
+    except FileNotFoundError:
+        return False

@@ -10,7 +10,7 @@ import time
 
 import psutil
 import pytest
-from host_support import FakeJournal, FakeStep, own_children, wait_for, wait_gone
+from host_support import FakeJournal, FakeStep, own_children, wait_for, wait_gone, written
 
 from sfpy.host.runner import NOT_STARTED, ShellRunner
 from sfpy.host.work import WorkCancelled, activate
@@ -51,7 +51,7 @@ def test_a_cancel_stops_the_whole_group_at_once_and_raises_work_cancelled(tmp_pa
                               label="startScript")
 
     thread, outcome = run_in_thread(start)
-    assert wait_for(lambda: step.blocked() and (tmp_path / "bg").exists())
+    assert wait_for(lambda: step.blocked() and written(tmp_path / "bg"))
     background = int((tmp_path / "bg").read_text())
     leader = int(step.events[-1][1].split("pid ")[1].rstrip(")"))
     cancelled = time.monotonic()
