@@ -154,23 +154,27 @@ class Escalation:
         self.process = process
         self._timer = threading.Timer(grace, self._kill)
         self._timer.daemon = True
-        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._done = False
         self.started = False
 
     def start(self) -> None:
-        if self.started:
-            return
-        self.started = True
-        signal_group(self.process.pid, signal.SIGTERM)
-        self._timer.start()
+        with self._lock:
+            if self.started or self._done:  # once; never after the group was seen to end
+                return
+            self.started = True
+            signal_group(self.process.pid, signal.SIGTERM)
+            self._timer.start()
 
     def _kill(self) -> None:
-        if not self._done.is_set():
-            signal_group(self.process.pid, signal.SIGKILL)
+        with self._lock:
+            if not self._done:
+                signal_group(self.process.pid, signal.SIGKILL)
 
     def cancel(self) -> None:
-        self._done.set()
-        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
 
 
 def stop_all_groups(grace: float = DEFAULT_GRACE) -> list[str]:

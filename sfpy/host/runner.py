@@ -339,9 +339,12 @@ class ShellRunner:
         self._closed = True
         with self._running_lock:
             running = list(self._running)
+        if not running:
+            return
         self._killed.update(running)
-        for process in running:
-            processes.stop_group(process, self.grace)
+        with current_step().blocking(f"stopping {len(running)} running command(s)"):
+            for process in running:
+                processes.stop_group(process, self.grace)
 
     @property
     def closed(self) -> bool:

@@ -86,7 +86,8 @@ def test_a_bash_process_is_journalled_and_closed_when_stopped(tmp_path, process)
     assert journal.entries[entry]["kind"] == "process-group"
     assert journal.entries[entry]["owner"] == "sfConfig"
     assert journal.entries[entry]["pid"] == pid
-    assert psutil.Process(pid).environ()["SFPY_TAG"] == journal.tag(entry)
+    # /proc shows the parent's environment until the child has exec'd: wait for that
+    assert wait_for(lambda: psutil.Process(pid).environ().get("SFPY_TAG") == journal.tag(entry))
     app.sf_terminate(TerminationRecord.normal("stop"))
     assert app.wait_terminated(10) is not None
     assert journal.names() == ["add", "update", "done"] and not running(pid)
