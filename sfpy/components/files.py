@@ -6,6 +6,12 @@ path, or a LAZY link to a component that has an ``absolutePath`` (or ``filename`
 attribute; a relative path is taken from ``dir`` if given, else from the current directory.
 After deployment the component has ``absolutePath`` and ``URI`` attributes, as SmartFrog's
 file components do.
+
+The journal: TouchFile never removes its file (as in SmartFrog, the file is the product of
+the step, not a temporary). When it *creates* the file, it records that in the run's journal
+(``file``, ``{"path": …}``) before creating it and marks the entry done as soon as the file
+is there, so the journal tells what the run made while recovery leaves the file alone;
+touching a file that already existed makes no durable write.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ def file_attribute(component: Prim, name: str, required: bool = True) -> Path | 
     return Path(value)
 
 
+def _journal_of(component: Prim) -> Any:
+    """The run's journal of side effects, or None."""
+    process = component.sf_process()
+    return getattr(process, "journal", None) if process is not None else None
+
+
 class TouchFile(Prim):
     """Create ``filename`` (or set its time to ``timestamp``, seconds since 1970; -1 or
     absent: now) when started."""
@@ -52,8 +64,14 @@ class TouchFile(Prim):
         self.sf_replace_attribute("URI", self.path.as_uri())
 
     def start(self) -> None:
+        journal = _journal_of(self)
+        entry = None
+        if journal is not None and not self.path.exists():
+            entry = journal.add("file", self.sf_complete_name(), {"path": str(self.path)})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch()
+        if journal is not None and entry is not None:
+            journal.done(entry)  # kept on purpose: nothing for recovery to undo
         if self.timestamp >= 0:
             os.utime(self.path, (self.timestamp, self.timestamp))
         self.log.info("touched %s", self.path)

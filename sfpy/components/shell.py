@@ -1,19 +1,10 @@
-"""Shell services (``org/smartfrog/services/shellscript/components.sf``): every command sfpy runs
-on a host goes through here, so every command, its output and its exit code are logged.
+"""Shell services (``org/smartfrog/services/shellscript/components.sf``): the components that
+run commands for a description. The command runner itself is the host layer's
+(:mod:`sfpy.host.runner`: :class:`ShellRunner`, :class:`Result`, :class:`CommandFailed`,
+:class:`ShellError` and the helpers, re-exported here so existing imports keep working;
+process groups in :mod:`sfpy.host.processes`), so every command is logged, runs as a process
+group of its own, honours its hook's step (cancellation, cleanup bound) and is journalled.
 
-:class:`ShellRunner`
-    The plain-Python command runner (no component needed)::
-
-        runner = ShellRunner(logging.getLogger("x"), timeout=30)
-        result = runner.run(["lvcreate", "-L", "10G", "-n", name, vg])   # argv: no shell
-        result = runner.run("ls -l | wc -l", cwd="/tmp")                  # one line for bash
-        result.check()              # raises CommandFailed unless exit code 0
-
-    An argument vector is executed directly (never through a shell); a command line is given
-    to ``bash -c`` as *one* argument. Each command runs in its own process group: on a timeout,
-    or when the runner is closed, the whole group gets SIGTERM and, after a grace period,
-    SIGKILL; processes a finished command left behind in its group are stopped the same way.
-    Every child is reaped. ``parallel=False`` runs one command at a time.
 :class:`BashShell`
     The shell service component: a ShellRunner with the component's ``dir``,
     ``envProperties``, ``timeout`` (seconds, 0: none) and ``parallel``; other components
@@ -23,8 +14,11 @@ on a host goes through here, so every command, its output and its exit code are 
     ``deployScript``/``startScript``/``terminateScript`` run in those lifecycle steps through
     ``shell`` (a LAZY link to a BashShell; a private runner when absent). A script is a command
     line, or a vector of lines run in order in one bash (stopping at the first failing line).
-    A failing deploy or start script fails that step; a failing terminate script is logged and
-    termination goes on. ``autoTerminate``: terminate normally once the start script is done.
+    A failing deploy or start script fails that step (a vector's record names the failing
+    line); a terminate script that fails or is stopped by its cleanup bound is failed cleanup
+    (raised once its private runner is closed; the engine goes on with the others).
+    Each runs with its name as label (``startScript (pid 4242)`` is the activity).
+    ``autoTerminate``: terminate normally once the start script is done.
 :class:`BashProcess`
     One long-lived command ``cmd`` (a command line for bash, or an argument vector) in ``dir``
     with ``envProperties``, started at start (``autoStart``), stopped with its whole process
@@ -36,399 +30,54 @@ on a host goes through here, so every command, its output and its exit code are 
 
 from __future__ import annotations
 
-import atexit
 import collections
 import logging
 import os
-import shlex
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sfpy.engine.errors import EngineError, LivenessError
 from sfpy.engine.prim import Prim
 from sfpy.engine.termination import TerminationRecord
+from sfpy.errors import SfpyError
+from sfpy.host import processes
+from sfpy.host.processes import DEFAULT_GRACE
+from sfpy.host.runner import (
+    _READ_GRACE,
+    CommandFailed,
+    JournalLike,
+    Result,
+    ShellError,
+    ShellRunner,
+    _Reader,
+    argument_vector,
+    display_command,
+    environment_from,
+    one_line,
+    script_text,
+)
+from sfpy.host.work import WorkCancelled, current_step
 from sfpy.language.model import ComponentDescription
 
-#: Seconds between SIGTERM and SIGKILL when a process group is stopped.
-DEFAULT_GRACE = 5.0
-#: Seconds to wait for the output of a finished command to be read completely.
-_READ_GRACE = 2.0
-_SHELLS = {"bash", "sh", "dash"}
-
-
-class ShellError(EngineError):
-    """A command could not be run (the shell is closed, a bad command or environment)."""
-
-
-class CommandFailed(EngineError):
-    """A command exited with a non-zero code or timed out (``result`` says how)."""
-
-    def __init__(self, message: str, result: Result) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a command did. ``exit_code`` is negative when a signal ended it (-9: SIGKILL);
-    127 when the program could not be started."""
-
-    command: list[str]
-    exit_code: int
-    stdout: str = ""
-    stderr: str = ""
-    duration: float = 0.0
-    timed_out: bool = False
-    killed: bool = False
-    cwd: str | None = field(default=None, compare=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.killed
-
-    def describe(self) -> str:
-        """One line: how it ended, with the end of stderr."""
-        if self.timed_out:
-            how = f"timed out after {self.duration:.1f}s"
-        elif self.killed:
-            how = "was stopped (its shell terminated)"
-        elif self.exit_code < 0:
-            how = f"was killed by signal {-self.exit_code}"
-        else:
-            how = f"exited with code {self.exit_code}"
-        tail = self.stderr.strip().splitlines()[-3:] if self.stderr.strip() else []
-        text = f"{display_command(self.command)} {how}"
-        return text + (": " + " / ".join(tail) if tail else "")
-
-    def check(self) -> Result:
-        """This result, or :class:`CommandFailed` unless the command succeeded."""
-        if not self.ok:
-            raise CommandFailed(self.describe(), self)
-        return self
-
-
-def display_command(argv: Sequence[str]) -> str:
-    """How a command reads in the log: ``bash -c '…'`` shows the line itself."""
-    if os.path.basename(argv[0]) in _SHELLS and (
-        (len(argv) == 3 and argv[1] == "-c") or (len(argv) == 4 and argv[1:3] == ["-e", "-c"])
-    ):
-        return argv[-1] if len(argv[-1]) < 2000 else argv[-1][:2000] + "…"
-
-    return " ".join(shlex.quote(a) for a in argv)
-
-
-def argument_vector(command: Any, what: str = "command") -> list[str]:
-    """An argument vector from a description value: strings, or numbers written as text."""
-    if isinstance(command, (list, tuple)):
-        argv = []
-        for item in command:
-            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-                raise ShellError(f"{what}: every element of an argument vector must be a string, "
-                                 f"not {item!r}")
-            argv.append(item if isinstance(item, str) else str(item))
-        if not argv or not argv[0]:
-            raise ShellError(f"{what}: an empty argument vector")
-        return argv
-    raise ShellError(f"{what} must be a command line or an argument vector, not {command!r}")
-
-
-def environment_from(value: Any, what: str = "envProperties") -> dict[str, str]:
-    """``["NAME=value", …]`` (SmartFrog's form) or a mapping, as a dict."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    if isinstance(value, ComponentDescription):
-        return {str(k): str(v) for k, v in value.attributes.items()}
-    if isinstance(value, (list, tuple)):
-        env = {}
-        for item in value:
-            if not isinstance(item, str) or "=" not in item or item.startswith("="):
-                raise ShellError(f"{what}: each entry must read NAME=value, not {item!r}")
-            name, _, text = item.partition("=")
-            env[name] = text
-        return env
-    raise ShellError(f"{what} must be a vector of NAME=value strings, not {value!r}")
-
-
-def script_text(script: Any, what: str = "script") -> tuple[str, bool]:
-    """(bash text, stop at the first failing line?) of a script value: a command line, a
-    vector of lines, or a description whose values are the lines."""
-    if isinstance(script, str):
-        return script, False
-    if isinstance(script, ComponentDescription):
-        script = [value for value in script.attributes.values() if isinstance(value, str)]
-    if isinstance(script, (list, tuple)):
-        if not all(isinstance(line, str) for line in script):
-            raise ShellError(f"{what}: every line of a script vector must be a string")
-        return "\n".join(script), True
-    raise ShellError(f"{what} must be a command line or a vector of lines, not {script!r}")
-
-
 _runner_lock = threading.Lock()
-_live: set[subprocess.Popen] = set()
-_live_lock = threading.Lock()
-
-
-def _track(process: subprocess.Popen, running: bool) -> None:
-    with _live_lock:
-        if running:
-            _live.add(process)
-        else:
-            _live.discard(process)
-
-
-@atexit.register
-def _stop_everything_at_exit() -> None:
-    """Last resort when the Python process exits with commands or processes still running
-    (an application nobody terminated): their groups are started in sessions of their own, so
-    nothing else would stop them."""
-    with _live_lock:
-        remaining = list(_live)
-        _live.clear()
-    for process in remaining:
-        try:
-            stop_process_group(process, 1.0)
-        except Exception:  # noqa: BLE001 - exiting anyway
-            pass
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = DEFAULT_GRACE) -> None:
-    """SIGTERM to the process group of ``process`` (its leader), SIGKILL after ``grace``
-    seconds, and reap the leader. Safe when everything already exited."""
-    pgid = process.pid
-    if process.poll() is None:
-        _signal_group(pgid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(pgid, signal.SIGKILL)
-            process.wait()
-    stop_leftovers(pgid, grace)
+    """SIGTERM to the process group of ``process``, SIGKILL after ``grace`` seconds, reap it
+    (kept for existing callers: :func:`sfpy.host.processes.stop_group`)."""
+    processes.stop_group(process, grace)
 
 
-def stop_leftovers(pgid: int, grace: float = DEFAULT_GRACE) -> None:
-    """Processes still in group ``pgid`` after its leader exited: SIGTERM, then SIGKILL."""
-    if not _group_alive(pgid):
-        return
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _group_alive(pgid):
-        _signal_group(pgid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, number: int) -> None:
+def _journal_of(component: Prim) -> JournalLike | None:
+    """The run's journal of side effects (None: not kept)."""
     try:
-        os.killpg(pgid, number)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Does group ``pgid`` still have a running member? Zombies do not count: an orphan is
-    reaped by init whenever init gets to it, but it no longer runs."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
-
-
-class _Reader(threading.Thread):
-    """Reads one pipe line by line, keeping the text and handing each line to ``on_line``."""
-
-    def __init__(self, stream: Any, on_line: Callable[[str], None], name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.stream = stream
-        self.on_line = on_line
-        self.chunks: list[str] = []
-
-    def run(self) -> None:
-        try:
-            for line in iter(self.stream.readline, ""):
-                self.chunks.append(line)
-                try:
-                    self.on_line(line.rstrip("\n"))
-                except Exception:  # noqa: BLE001 - logging must never stop the reading
-                    pass
-        except (OSError, ValueError):
-            pass
-        finally:
-            try:
-                self.stream.close()
-            except OSError:
-                pass
-
-    def text(self) -> str:
-        return "".join(self.chunks)
-
-
-class ShellRunner:
-    """Runs commands for a component, logging each to ``log`` (see the module docstring).
-
-    ``shell`` is the interpreter for command lines (``["bash"]``); ``cwd``, ``env`` (added to
-    this process's environment) and ``timeout`` (seconds, None or 0: none) are defaults each
-    call may override.
-    """
-
-    def __init__(self, log: logging.Logger | logging.LoggerAdapter, *,
-                 shell: Sequence[str] = ("bash",), cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, timeout: float | None = None,
-                 parallel: bool = False, grace: float = DEFAULT_GRACE,
-                 history: int = 50) -> None:
-        self.log = log
-        self.shell = list(shell)
-        self.cwd = cwd
-        self.env = dict(env or {})
-        self.timeout = timeout or None
-        self.parallel = parallel
-        self.grace = grace
-        self.history: collections.deque[Result] = collections.deque(maxlen=history)
-        self._serial = threading.Lock()
-        self._running: set[subprocess.Popen] = set()
-        self._running_lock = threading.Lock()
-        self._killed: set[subprocess.Popen] = set()
-        self._closed = False
-
-    # -- API ------------------------------------------------------------------------------------
-    def run(self, command: str | Sequence[str], *, timeout: float | None = None,
-            env: Mapping[str, str] | Sequence[str] | None = None, cwd: str | None = None,
-            input: str | None = None, check: bool = False, caller: str | None = None) -> Result:
-        """Run ``command`` (an argument vector, executed directly; or a command line, given to
-        bash) and wait for it. ``timeout`` None uses the runner's; 0 means none."""
-        if isinstance(command, str):
-            argv = [*self.shell, "-c", command]
-        else:
-            argv = argument_vector(command)
-        return self._execute(argv, timeout=timeout, env=env, cwd=cwd, input=input,
-                             check=check, caller=caller)
-
-    def run_script(self, script: Any, *, timeout: float | None = None,
-                   env: Mapping[str, str] | Sequence[str] | None = None, cwd: str | None = None,
-                   check: bool = False, caller: str | None = None) -> Result:
-        """Run a script value (a command line, or a vector of lines run in order in one bash,
-        stopping at the first failing line)."""
-        text, stop_on_error = script_text(script)
-        argv = [*self.shell, "-e", "-c", text] if stop_on_error else [*self.shell, "-c", text]
-        return self._execute(argv, timeout=timeout, env=env, cwd=cwd, input=None, check=check,
-                             caller=caller)
-
-    def close(self) -> None:
-        """Refuse new commands and stop the running ones (their whole process groups)."""
-        self._closed = True
-        with self._running_lock:
-            running = list(self._running)
-        self._killed.update(running)
-        for process in running:
-            stop_process_group(process, self.grace)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    # -- internals ------------------------------------------------------------------------------
-    def _environment(self, env: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
-        merged = dict(os.environ)
-        merged.update(self.env)
-        if env is not None:
-            merged.update(environment_from(env, "env"))
-        return merged
-
-    def _execute(self, argv: list[str], *, timeout: float | None, env: Any, cwd: str | None,
-                 input: str | None, check: bool, caller: str | None) -> Result:
-        if self._closed:
-            raise ShellError(f"cannot run {display_command(argv)}: the shell has terminated")
-        environment = self._environment(env)
-        directory = cwd if cwd is not None else self.cwd
-        limit = self.timeout if timeout is None else (timeout or None)
-        if self.parallel:
-            result = self._spawn(argv, environment, directory, input, limit, caller)
-        else:
-            with self._serial:
-                result = self._spawn(argv, environment, directory, input, limit, caller)
-        self.history.append(result)
-        if check:
-            result.check()
-        return result
-
-    def _spawn(self, argv: list[str], env: dict[str, str], cwd: str | None, input: str | None,
-               limit: float | None, caller: str | None) -> Result:
-        log = self.log
-        shown = display_command(argv)
-        where = f" (in {cwd})" if cwd else ""
-        who = f" for {caller}" if caller else ""
-        log.info("run%s%s: %s", who, where, shown)
-        began = time.monotonic()
-        try:
-            process = subprocess.Popen(
-                argv, cwd=cwd, env=env, text=True, errors="replace",
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            )
-        except OSError as error:
-            log.warning("could not start %s: %s", shown, error)
-            return Result(argv, 127, "", f"{error.strerror or error}: {error.filename or argv[0]}",
-                          0.0, cwd=cwd)
-        with self._running_lock:
-            self._running.add(process)
-        _track(process, True)
-        pid = process.pid
-        out = _Reader(process.stdout, lambda line: log.info("[%d] out: %s", pid, line), f"sfpy-out-{pid}")
-        err = _Reader(process.stderr, lambda line: log.info("[%d] err: %s", pid, line), f"sfpy-err-{pid}")
-        out.start()
-        err.start()
-        timed_out = False
-        try:
-            if input is not None and process.stdin is not None:
-                try:
-                    process.stdin.write(input)
-                    process.stdin.close()
-                except (BrokenPipeError, OSError):
-                    pass
-            try:
-                process.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                log.warning("[%d] timed out after %gs: stopping its process group", pid, limit)
-                stop_process_group(process, self.grace)
-            stop_leftovers(pid, self.grace)
-        finally:
-            if process.poll() is None:  # interrupted: never leave it behind
-                stop_process_group(process, self.grace)
-            with self._running_lock:
-                self._running.discard(process)
-            _track(process, False)
-        out.join(_READ_GRACE)
-        err.join(_READ_GRACE)
-        duration = time.monotonic() - began
-        result = Result(argv, process.returncode, out.text(), err.text(), duration, timed_out,
-                        process in self._killed, cwd)
-        if result.ok:
-            log.info("[%d] exit 0 (%.2fs)", pid, duration)
-        else:
-            log.warning("[%d] %s (%.2fs)", pid, result.describe(), duration)
-        return result
+        process = component.sf_process()
+    except Exception:  # noqa: BLE001 - a component not (yet) in a process has no journal
+        return None
+    return getattr(process, "journal", None)
 
 
 # ===============================================================================================
@@ -482,6 +131,8 @@ class BashShell(Prim):
             timeout=_seconds(self, "timeout", 0) or None,
             parallel=self.sf_resolve("parallel", False) is True,
             grace=_seconds(self, "killGrace", DEFAULT_GRACE),
+            journal=_journal_of(self),
+            owner=self.sf_complete_name(),
         )
 
     def _runner(self) -> ShellRunner:
@@ -496,7 +147,7 @@ class BashShell(Prim):
 
     def run(self, command: str | Sequence[str], **options: Any) -> Result:
         """:meth:`ShellRunner.run` on this shell (options: timeout, env, cwd, input, check,
-        caller)."""
+        caller, label)."""
         return self._runner().run(command, **options)
 
     def run_script(self, script: Any, **options: Any) -> Result:
@@ -538,22 +189,31 @@ class Script(Prim):
             self.sf_terminate(TerminationRecord.normal("start script done", id=self.sf_complete_name()))
 
     def terminate(self, record: TerminationRecord) -> None:
+        """Run ``terminateScript``; a failure (or a stop at the cleanup bound) is raised once
+        the private runner is closed, so the engine records it as failed cleanup."""
+        failure: str | None = None
         try:
             script = self.sf_resolve("terminateScript", None)
             if script is not None:
-                result = self._shell(terminating=True).run_script(script, caller=self.sf_complete_name())
+                result = self._shell(terminating=True).run_script(
+                    script, caller=self.sf_complete_name(), label="terminateScript")
                 if not result.ok:
-                    self.log.error("terminateScript failed: %s", result.describe())
-        except EngineError as error:
-            self.log.error("terminateScript could not run: %s", error)
+                    failure = f"terminateScript failed: {result.describe()}"
+        except WorkCancelled:
+            raise
+        except SfpyError as error:
+            failure = f"terminateScript could not run: {error}"
         finally:
             if self._private is not None:
                 self._private.close()
+        if failure is not None:
+            raise ScriptFailed(failure)
 
     def _run_phase(self, phase: str, script: Any) -> None:
         if script is None:
             return
-        result = self._shell().run_script(script, caller=self.sf_complete_name())
+        result = self._shell().run_script(script, caller=self.sf_complete_name(),
+                                          label=f"{phase}Script")
         if not result.ok:
             raise ScriptFailed(f"{phase}Script failed: {result.describe()}")
 
@@ -570,7 +230,8 @@ class Script(Prim):
                 self.log.warning("shell %s has terminated: running terminateScript in a "
                                  "private shell", shell.sf_complete_name())
             if self._private is None:
-                self._private = ShellRunner(self.log)
+                self._private = ShellRunner(self.log, journal=_journal_of(self),
+                                            owner=self.sf_complete_name())
             return self._private
         if not callable(getattr(shell, "run_script", None)):
             raise EngineError(f"shell of {self.sf_complete_name()} is not a shell component: {shell!r}")
@@ -603,6 +264,7 @@ class BashProcess(Prim):
         self._threads: list[threading.Thread] = []
         self._last_start = 0.0
         self._guard = threading.Lock()
+        self._entries: dict[subprocess.Popen, int] = {}  # journal entries of running groups
 
     def start(self) -> None:
         if self.auto_start:
@@ -615,16 +277,29 @@ class BashProcess(Prim):
                 return
             shown = display_command(self.argv)
             self.log.info("starting%s: %s", f" (in {self.cwd})" if self.cwd else "", shown)
+            journal, entry = _journal_of(self), None
+            env = self.env
+            if journal is not None:
+                entry = journal.add("process-group", self.sf_complete_name(),
+                                    {"argv": list(self.argv), "cwd": self.cwd})
+                env = {**env, "SFPY_TAG": journal.tag(entry)}
             try:
                 process = subprocess.Popen(
-                    self.argv, cwd=self.cwd, env=self.env, text=True, errors="replace",
+                    self.argv, cwd=self.cwd, env=env, text=True, errors="replace",
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     start_new_session=True,
                 )
             except OSError as error:
-                raise EngineError(f"cannot start {shown}: {error.strerror or error}") from None
+                if journal is not None and entry is not None:
+                    journal.done(entry)
+                raise EngineError(f"cannot start {one_line(shown)}: "
+                                  f"{error.strerror or error}") from None
             self.process = process
-            _track(process, True)
+            processes.register(process, one_line(shown))
+            if journal is not None and entry is not None:
+                self._entries[process] = entry
+                journal.update(entry, {"pid": process.pid, "pgid": process.pid,
+                                       "create_time": processes.creation_time(process.pid)})
             self.exit_code = None
             self._last_start = time.monotonic()
             pid = process.pid
@@ -657,8 +332,7 @@ class BashProcess(Prim):
             self.sf_replace_attribute("exitCode", code)
         except Exception:  # noqa: BLE001 - the component may be terminating meanwhile
             pass
-        stop_leftovers(process.pid, self.grace)
-        _track(process, False)
+        self._group_gone(process, processes.stop_leftovers(process.pid, self.grace))
         me = self.sf_complete_name()
         if self.terminate_on_exit:
             record = (TerminationRecord.normal(f"{display_command(self.argv)} exited with code 0", id=me)
@@ -686,12 +360,25 @@ class BashProcess(Prim):
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            self.log.info("stopping process group %d", process.pid)
-        stop_process_group(process, self.grace)
-        _track(process, False)
-        for thread in self._threads:
-            thread.join(_READ_GRACE)
+        what = f"stopping {one_line(display_command(self.argv))} (pid {process.pid})"
+        with current_step().blocking(what):
+            if process.poll() is None:
+                self.log.info("stopping process group %d", process.pid)
+            self._group_gone(process, processes.stop_group(process, self.grace))
+            for thread in self._threads:
+                thread.join(_READ_GRACE)
+
+    def _group_gone(self, process: subprocess.Popen, gone: bool) -> None:
+        """The group of ``process`` was stopped: forget it, and close its journal entry once
+        nothing of it runs."""
+        processes.unregister(process)
+        with self._guard:
+            entry = self._entries.pop(process, None) if gone else None
+        journal = _journal_of(self)
+        if entry is not None and journal is not None:
+            journal.done(entry)
+        elif not gone:
+            self.log.warning("process group %d may not be gone", process.pid)
 
 
 __all__ = [

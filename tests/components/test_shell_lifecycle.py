@@ -97,16 +97,18 @@ def test_a_third_child_failing_in_deploy_terminates_the_first_two_with_their_scr
     assert "deployScript failed" in result.stderr and "exited with code 7" in result.stderr
 
 
-def test_a_failing_terminate_script_is_logged_and_termination_goes_on(tmp_path):
+def test_a_failing_terminate_script_is_failed_cleanup_and_termination_goes_on(tmp_path):
     log = tmp_path / "order"
     path = write_description(tmp_path, f"""
         sfConfig extends Compound {{
             {marker_script("a", log)}
-            b extends Script {{ terminateScript "echo cannot clean up >&2; exit 2"; }}
+            b extends Script {{ terminateScript "echo target is busy >&2; exit 32"; }}
         }}""")
     result = sfrun("--terminate-after", "0", str(path))
-    assert result.returncode == 0, result.stderr
-    assert "terminateScript failed" in result.stderr and "cannot clean up" in result.stderr
+    assert result.returncode == 6, result.stderr  # cleanup incomplete
+    listed = result.stderr.split("cleanup failed in:", 1)[1]
+    assert "sfConfig:b: terminate failed: terminateScript failed:" in listed
+    assert "exited with code 32: target is busy" in listed
     assert read_lines(log)[-1] == "terminate a"
 
 
@@ -207,7 +209,8 @@ def test_terminating_a_bash_process_stops_its_whole_process_group(tmp_path, proc
     app = process.deploy(load(str(path)))
     leader = app.sf_resolve("pid")
     deadline = time.monotonic() + 5
-    while not (tmp_path / "background").exists() and time.monotonic() < deadline:
+    while (not (tmp_path / "background").exists()
+           or not (tmp_path / "background").read_text().endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.02)
     background = int((tmp_path / "background").read_text())
     app.sf_terminate(TerminationRecord.normal("stop"))
