@@ -47,8 +47,14 @@ class Process:
         *,
         attributes: dict[str, Any] | None = None,
         properties: dict[str, str] | None = None,
+        journal: Any = None,
+        terminate_timeout: float = 60.0,
     ) -> None:
         self.name = name
+        #: The run's journal of side effects (None: not journaled); see sfpy.host.journal.
+        self.journal = journal
+        #: Default bound in seconds for a component's terminate work.
+        self.terminate_timeout = terminate_timeout
         self.host = HOST_NAME
         self.attributes: dict[str, Any] = {
             "sfProcessName": name,
