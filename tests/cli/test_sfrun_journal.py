@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from sfrun_support import Sfrun, run, running, wait_for, write_app
