@@ -42,7 +42,7 @@ def file_attribute(component: Prim, name: str, required: bool = True) -> Path | 
 def _journal_of(component: Prim) -> Any:
     """The run's journal of side effects, or None."""
     process = component.sf_process()
-    return getattr(process, "journal", None) if process is not None else None
+    return process.journal if process is not None else None
 
 
 class TouchFile(Prim):

@@ -73,11 +73,8 @@ def stop_process_group(process: subprocess.Popen, grace: float = DEFAULT_GRACE) 
 
 def _journal_of(component: Prim) -> JournalLike | None:
     """The run's journal of side effects (None: not kept)."""
-    try:
-        process = component.sf_process()
-    except Exception:  # noqa: BLE001 - a component not (yet) in a process has no journal
-        return None
-    return getattr(process, "journal", None)
+    process = component.sf_process()
+    return process.journal if process is not None else None
 
 
 # ===============================================================================================

@@ -109,7 +109,7 @@ class ProcessServices(Navigable, Protocol):
     scheduler: Scheduler
     terminate_timeout: float
     journal: Any
-    host: Any
+    host_layer: Any
 
     def sf_complete_name(self) -> str: ...
 

@@ -52,7 +52,7 @@ class Process:
         properties: dict[str, str] | None = None,
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         journal: Any = None,
-        host: Any = None,
+        host_layer: Any = None,
     ) -> None:
         self.name = name
         #: Seconds a component's terminate hook's commands may take in all, unless the
@@ -62,7 +62,7 @@ class Process:
         #: None: not recorded.
         self.journal = journal
         #: The host layer components act through (:mod:`sfpy.host`); None: the local host.
-        self.host = host
+        self.host_layer = host_layer
         self.host = HOST_NAME
         self.attributes: dict[str, Any] = {
             "sfProcessName": name,

@@ -78,6 +78,11 @@ class HookStep:
         return self._cancelled
 
     @property
+    def bound(self) -> float | None:
+        """The cleanup bound in seconds (terminate steps), for messages; None: no bound."""
+        return self._bound
+
+    @property
     def deadline(self) -> float | None:
         if self._bound is None:
             return None

@@ -15,7 +15,7 @@ command at a time.
 
 Long work (:mod:`sfpy.host.work`): a command started during a component's hook honours the
 hook's step. Nothing starts once the step is cancelled; the wait is wrapped in
-``step.blocking("startScript (pid 4242)", on_cancel=...)`` so the application is free
+``step.blocking("startScript sleep 5 (pid 4242)", on_cancel=...)`` so the application is free
 meanwhile and a cancel stops the command's group at once (the call then raises
 :class:`~sfpy.host.work.WorkCancelled`); the wait is bounded by the step's deadline (a
 terminate hook's cleanup bound), and a command stopped by it has ``Result.bounded``.
@@ -463,7 +463,8 @@ class ShellRunner:
         gone = False
         escalation = processes.Escalation(process, self.grace)
         try:
-            with step.blocking(f"{call.label or brief} (pid {pid})", on_cancel=escalation.start):
+            what = f"{call.label} {brief}" if call.label else brief
+            with step.blocking(f"{what} (pid {pid})", on_cancel=escalation.start):
                 self._write_input(process, call.input)
                 try:
                     process.wait(timeout=wait_for)

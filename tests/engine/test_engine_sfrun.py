@@ -142,7 +142,7 @@ def test_terminate_after_waits_that_long(app_file):
     assert time.monotonic() - began >= 1.0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_terminates_cleanly_and_exits_0(app_file, signum):
     path, journal = app_file("a extends R; b extends R;")
     child = subprocess.Popen(

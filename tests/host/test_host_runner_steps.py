@@ -151,8 +151,8 @@ def test_every_wait_is_wrapped_in_blocking_in_order_with_label_and_pid():
         first = runner.run(["true"], label="deployScript")
         second = runner.run(["echo", "x"])
     assert step.events == [
-        ("block", f"deployScript (pid {first.pid})"),
-        ("unblock", f"deployScript (pid {first.pid})"),
+        ("block", f"deployScript true (pid {first.pid})"),
+        ("unblock", f"deployScript true (pid {first.pid})"),
         ("block", f"echo x (pid {second.pid})"),
         ("unblock", f"echo x (pid {second.pid})"),
     ]
