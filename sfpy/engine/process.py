@@ -4,7 +4,7 @@ A :class:`Process` holds the applications deployed here (by name, as SmartFrog's
 ProcessCompound holds them as attributes), the defaults that ``ATTRIB`` lookups reach when
 nothing closer defines them (``sfLivenessDelay 15; sfLivenessFactor 2`` as in SmartFrog's
 processcompound.sf), the one :class:`~sfpy.engine.scheduler.Scheduler`, and the observers
-told of every state change. ``sfrun`` makes one; the daemon (step 3) builds on it.
+told of every state change. ``sfrun`` makes one; the daemons build on it.
 
     process = Process()
     process.add_observer(lambda component, state: print(component.sf_complete_name(), state))
@@ -181,7 +181,7 @@ class Process:
         return done
 
     def resolve_host(self, name: str | None) -> Any:
-        """``HOST name``: another host's root process. Needs daemons (step 3)."""
+        """``HOST name``: another host's root process. Needs the daemons."""
         raise ResolutionError(
             f"HOST {name}: references to other hosts need sfpy daemons; "
             f"this process ({self.name}) runs without one"
