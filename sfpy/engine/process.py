@@ -169,6 +169,25 @@ class Process:
                 self._changed.wait(remaining)
         return True
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no application has lifecycle work queued or running: no lifecycle lock
+        held, no request queued. True when idle, False after ``timeout`` seconds.
+
+        For checking that something did *not* happen (a parent that must not terminate, a
+        timer that must not fire again) without sleeping a fixed time: once idle, whatever the
+        engine was going to do about past events is done. It polls; not for hot paths, and
+        never from inside a hook (the hook's own lock is held until it returns)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            locks = [app._lifecycle for app in self.applications().values()]
+            if any(lock is not None and lock.held() for lock in locks):
+                raise EngineError("wait_idle inside a hook would wait for the hook itself")
+            if all(lock is None or _lock_idle(lock) for lock in locks):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+
     def shutdown(
         self, timeout: float | None = 30.0, record: TerminationRecord | None = None
     ) -> bool:
@@ -244,3 +263,13 @@ class Process:
             if self._liveness is None:
                 self._liveness = LivenessMonitor(self, self.scheduler)
             return self._liveness
+
+
+def _lock_idle(lock: LifecycleLock) -> bool:
+    """Nobody holds ``lock`` and no request waits for it (taken for a moment to be sure)."""
+    if not lock.try_acquire():
+        return False
+    try:
+        return not lock.pending()
+    finally:
+        lock.release()
