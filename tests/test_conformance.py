@@ -13,6 +13,9 @@ roots (sfpy's own descriptions come last, as for any description):
 
 Known differences are listed, with their reasons, in ``docs/compatibility.md``; those rows
 are reported as expected failures carrying that reason.
+
+Without the corpus these tests are skipped, saying where it was looked for; under ``CI=true``
+(``.ci/run`` sets it) they fail instead, so that a gate cannot go green without the corpus.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -36,6 +40,20 @@ INCLUDE_ROOTS = (
     "steveloughran_smartfrog/core/testharness/test",
     "steveloughran_smartfrog/core/smartfrog/bin",
 )
+
+
+def in_ci() -> bool:
+    """True when the environment says this is a CI run (``CI`` set, and not to false)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def corpus_absent(reason: str) -> NoReturn:
+    """Skip a test that needs the corpus, or fail it in CI, where a skip would pass the gate."""
+    if in_ci():
+        pytest.fail(f"{reason}; CI=true requires the conformance corpus", pytrace=False)
+    pytest.skip(reason)
+
+
 BANNER = "PHASE sfAsComponentDescription"
 TIME_LIMIT = 60.0  # seconds for one file; the slowest takes well under one
 
@@ -217,7 +235,7 @@ def reset_functions() -> None:
 @pytest.mark.parametrize("row", _params())
 def test_corpus_file(row: Row | None) -> None:
     if row is None:
-        pytest.skip(f"SmartFrog corpus not found at {CORPUS} (set SFPY_CORPUS or add ../shared/corpus/smartfrog)")
+        corpus_absent(f"SmartFrog corpus not found at {CORPUS} (set SFPY_CORPUS or add ../shared/corpus/smartfrog)")
     from sfpy.language import DescriptionError
     from sfpy.language.unparse import from_json, to_json, to_sf
 
@@ -255,7 +273,7 @@ def test_corpus_file(row: Row | None) -> None:
 def test_known_differences_name_corpus_files():
     """Every entry of the known-differences list is a real corpus row (no stale entries)."""
     if not (CORPUS / "MANIFEST.tsv").is_file():
-        pytest.skip(f"SmartFrog corpus not found at {CORPUS}")
+        corpus_absent(f"SmartFrog corpus not found at {CORPUS}")
     rows = {r.corpus_file for r in load_rows()}
     known = load_known_differences()
     assert known, "docs/compatibility.md lists no known differences table"
@@ -299,3 +317,23 @@ def test_expected_words_name_the_unresolved_reference():
     assert expected_words("FAIL: x data: [], Failed to resolve 'link link'. Possible cause: cyclic reference.") == [
         "cycl"
     ]
+
+
+@pytest.mark.parametrize("ci", ["", "true"])
+def test_a_missing_corpus_skips_but_fails_in_ci(tmp_path, ci):
+    """The gate: ``CI=true`` (set by .ci/run) turns the missing-corpus skip into a failure."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SFPY_CORPUS": str(tmp_path / "absent"), "CI": ci}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+         f"{Path(__file__)}::test_known_differences_name_corpus_files"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if ci:
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "CI=true requires the conformance corpus" in result.stdout
+    else:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 skipped" in result.stdout and str(tmp_path / "absent") in result.stdout

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - if the module is ever renamed
 try:  # helpers shared with the conformance test (tests/ is on sys.path, or is a package)
     from test_conformance import (
         CORPUS,
+        corpus_absent,
         load_known_differences,
         load_rows,
         normalise,
@@ -35,6 +36,7 @@ try:  # helpers shared with the conformance test (tests/ is on sys.path, or is a
 except ImportError:  # pragma: no cover
     from tests.test_conformance import (
         CORPUS,
+        corpus_absent,
         load_known_differences,
         load_rows,
         normalise,
@@ -168,7 +170,7 @@ def _pairs():
 @pytest.mark.parametrize("relative", _pairs())
 def test_templates_match_smartfrogs(relative, tmp_path):
     if not CORPUS_SRC.is_dir():
-        pytest.skip(f"SmartFrog corpus not found at {CORPUS}")
+        corpus_absent(f"SmartFrog corpus not found at {CORPUS}")
     if not (CORPUS_SRC / relative).is_file():
         pytest.skip(f"the SmartFrog corpus has no copy of {relative} to compare with")
     # The same prelude on both sides: SmartFrog's own files do not all include what they use.
@@ -228,7 +230,7 @@ def corpus_without_library(tmp_path_factory) -> Path:
 def test_corpus_resolves_the_same_with_sfpys_library(row, corpus_without_library):
     """Descriptions written for SmartFrog print what SmartFrog printed, using sfpy's library."""
     if row is None:
-        pytest.skip(f"SmartFrog corpus not found at {CORPUS}")
+        corpus_absent(f"SmartFrog corpus not found at {CORPUS}")
     path = CORPUS / row.corpus_file
     if path.is_relative_to(CORPUS_SRC) and (LIBRARY / path.relative_to(CORPUS_SRC)).is_file():
         path = LIBRARY / path.relative_to(CORPUS_SRC)  # a library file itself: take sfpy's

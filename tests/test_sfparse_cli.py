@@ -40,13 +40,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def sfparse(
-    *args: object, cwd: Path, env: dict[str, str] | None = None, command: list[str] | None = None
+    *args: object,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [*(command or SFPARSE), *(str(a) for a in args)],
         cwd=cwd,
         env=clean_env() if env is None else env,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if input is None else None,
+        input=input,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -72,7 +77,7 @@ def test_help(tmp_path: Path) -> None:
     result = sfparse("--help", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.startswith("usage: sfparse ")
-    for option in ("-I DIR", "--json", "--verbose", "FILE"):
+    for option in ("-I DIR", "--json", "--tree", "--verbose", "--version", "FILE"):
         assert option in result.stdout
     assert result.stderr == ""
 
@@ -96,6 +101,27 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
     write(tmp_path / "t.sf", "sfConfig extends { a 1; }\n")
     result = sfparse("t.sf", cwd=tmp_path, command=[sys.executable, "-m", "sfpy.cli.sfparse"])
     assert (result.returncode, result.stdout, result.stderr) == (0, "a 1;\n", "")
+
+
+def test_version(tmp_path: Path) -> None:
+    """``--version`` names the command and the installed sfpy's version, and does nothing else."""
+    from importlib.metadata import version
+
+    result = sfparse("--version", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"sfparse {version('sfpy')}\n", "")
+    # even with a file named: nothing is parsed
+    write(tmp_path / "t.sf", "sfConfig extends { a missing; }\n")
+    assert sfparse("--version", "t.sf", cwd=tmp_path).returncode == 0
+
+
+def test_version_is_on_every_command(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    for command in ("sfparse", "sfrun"):
+        beside = Path(sys.executable).parent / command
+        argv = [str(beside)] if beside.is_file() else [sys.executable, "-m", f"sfpy.cli.{command}"]
+        result = sfparse("--version", cwd=tmp_path, command=argv)
+        assert (result.returncode, result.stdout) == (0, f"{command} {version('sfpy')}\n"), result.stderr
 
 
 # ---- output and exit codes ------------------------------------------------------------------------
@@ -440,3 +466,112 @@ def test_include_not_found_lists_the_search_path(tmp_path: Path) -> None:
         'main.sf:1:1: error: include file "nowhere.sf" not found (searched the including '
         "file's folder, first, second, SFPY_PATH, sfpy's descriptions)"
     )
+
+
+# ---- the component tree ---------------------------------------------------------------------------
+
+TREE_SITE = """\
+#include "org/smartfrog/components.sf"
+#include "org/smartfrog/sfcore/workflow/combinators/sequence.sf"
+#include "org/smartfrog/services/shellscript/components.sf"
+Template extends LAZY Compound { hidden extends Script; }
+sfConfig extends Compound {
+  port 8080;
+  settings extends DATA { size 10; }
+  template Template;
+  web extends Script { startScript "true"; }
+  steps extends Sequence {
+    first extends Script { startScript "true"; }
+    second extends Compound { leaf extends Prim { sfClass "org.smartfrog.sfcore.prim.PrimImpl"; } }
+  }
+}
+"""
+
+TREE_EXPECTED = """\
+sfConfig: org.smartfrog.sfcore.compound.CompoundImpl
+  web: org.smartfrog.services.shellscript.SFScriptImpl
+  steps: org.smartfrog.sfcore.workflow.combinators.Sequence
+    first: org.smartfrog.services.shellscript.SFScriptImpl
+    second: org.smartfrog.sfcore.compound.CompoundImpl
+      leaf: org.smartfrog.sfcore.prim.PrimImpl
+"""
+
+
+def test_tree_prints_components_and_their_classes_only(tmp_path: Path) -> None:
+    """Components nested by indentation; values, DATA, LAZY templates and schemas left out."""
+    write(tmp_path / "t.sf", TREE_SITE)
+    full = sfparse("t.sf", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    assert "scriptSchema" in full.stdout and "port 8080;" in full.stdout  # there to be hidden
+    result = sfparse("--tree", "t.sf", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == TREE_EXPECTED
+
+
+def test_tree_of_a_description_without_sfclass(tmp_path: Path) -> None:
+    write(tmp_path / "t.sf", "sfConfig extends { a 1; b extends { c 2; } }\n")
+    result = sfparse("--tree", "t.sf", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "sfConfig: (no sfClass)\n"), result.stderr
+
+
+def test_tree_of_a_wrong_description_exits_3(tmp_path: Path) -> None:
+    write(tmp_path / "t.sf", "sfConfig extends { a missing; }\n")
+    result = sfparse("--tree", "t.sf", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (3, "")
+    assert "unresolved reference missing" in result.stderr
+
+
+def test_tree_and_json_together_is_a_usage_error(tmp_path: Path) -> None:
+    write(tmp_path / "t.sf", "sfConfig extends { a 1; }\n")
+    result = sfparse("--tree", "--json", "t.sf", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr
+
+
+# ---- standard input -------------------------------------------------------------------------------
+
+
+def test_dash_reads_the_description_from_standard_input(tmp_path: Path) -> None:
+    text = "Base extends { port 80; }\nsfConfig extends Base { url (\"http://h:\" ++ port); }\n"
+    write(tmp_path / "t.sf", text)
+    from_file = sfparse("t.sf", cwd=tmp_path)
+    result = sfparse("-", cwd=tmp_path, input=text)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == from_file.stdout == 'port 80;\nurl "http://h:80";\n'
+    assert sfparse("--tree", "-", cwd=tmp_path, input=TREE_SITE).stdout == TREE_EXPECTED
+
+
+def test_standard_input_includes_are_relative_to_the_working_directory(tmp_path: Path) -> None:
+    marker(tmp_path / "work" / "lib", "which.sf", "cwd")
+    marker(tmp_path / "elsewhere" / "lib", "which.sf", "elsewhere")
+    text = '#include "lib/which.sf"\nsfConfig extends { w where; }\n'
+    result = sfparse("-", cwd=tmp_path / "work", input=text)
+    assert (result.returncode, result.stdout) == (0, 'w "cwd";\n'), result.stderr
+    by_option = sfparse("-I", tmp_path / "elsewhere", "-", cwd=tmp_path, input=text)
+    assert (by_option.returncode, by_option.stdout) == (0, 'w "elsewhere";\n'), by_option.stderr
+
+
+def test_standard_input_errors_name_stdin_and_show_the_line(tmp_path: Path) -> None:
+    syntax = sfparse("-", cwd=tmp_path, input="sfConfig extends {\n  a extends ;\n}\n")
+    assert syntax.returncode == 3 and syntax.stdout == ""
+    assert syntax.stderr.startswith("<stdin>:2:13: error: ")
+    assert syntax.stderr.splitlines()[1:3] == ["  2 |   a extends ;", "    |             ^"]
+    resolution = sfparse("-", cwd=tmp_path, input="sfConfig extends {\n  a missing;\n}\n")
+    assert resolution.returncode == 3
+    assert resolution.stderr.startswith("<stdin>:2:5: error: unresolved reference missing")
+    assert resolution.stderr.splitlines()[1] == "  2 |   a missing;"
+
+
+def test_standard_input_that_is_not_utf8_exits_3(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SFPARSE, "-"], cwd=tmp_path, env=clean_env(), input=b"sfConfig extends { a \xff; }",
+        capture_output=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 3 and result.stdout == b""
+    assert b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_empty_standard_input_is_an_empty_description(tmp_path: Path) -> None:
+    result = sfparse("-", cwd=tmp_path, input="")
+    file_result = sfparse(write(tmp_path / "empty.sf", ""), cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (file_result.returncode, file_result.stdout)

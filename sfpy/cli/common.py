@@ -10,6 +10,8 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
 
 from sfpy.errors import SfpyError
 from sfpy.language.errors import DescriptionError
@@ -23,8 +25,28 @@ EXIT_TIMEOUT = 5
 EXIT_CLEANUP = 6
 
 
+def installed_version() -> str:
+    """The version of the installed sfpy distribution (the package's own when not installed)."""
+    try:
+        return metadata.version("sfpy")
+    except metadata.PackageNotFoundError:
+        from sfpy import __version__
+
+        return __version__
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that exits with 2 and one clear line on a usage error (argparse's default too)."""
+    """argparse for every sfpy command: ``--version``, and exit 2 with one clear line on a usage
+    error (argparse's default too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--version",
+            action="version",
+            version=f"{self.prog} {installed_version()}",
+            help="print the command's name and sfpy's version, then exit",
+        )
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)

@@ -18,7 +18,7 @@ Modules: :mod:`.prim` (Prim, State), :mod:`.compound`, :mod:`.termination`,
 :mod:`.deployer` (checking and building the tree), :mod:`.resolve` (LAZY references at run
 time), :mod:`.liveness`, :mod:`.scheduler` (one timer thread), :mod:`.lifecycle` (the lock
 discipline). Nothing here talks to the network: a child may later be a handle to a
-component in another process (step 3).
+component in another process (the daemons).
 """
 
 from __future__ import annotations

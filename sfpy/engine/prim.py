@@ -481,7 +481,7 @@ class Prim:
         return timer
 
     # ===========================================================================================
-    # Engine internals (also the protocol a remote handle will implement in step 3).
+    # Engine internals (also the protocol a remote handle of the daemons will implement).
     # ===========================================================================================
     @classmethod
     def child_descriptions(

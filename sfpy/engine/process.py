@@ -4,7 +4,7 @@ A :class:`Process` holds the applications deployed here (by name, as SmartFrog's
 ProcessCompound holds them as attributes), the defaults that ``ATTRIB`` lookups reach when
 nothing closer defines them (``sfLivenessDelay 15; sfLivenessFactor 2`` as in SmartFrog's
 processcompound.sf), the one :class:`~sfpy.engine.scheduler.Scheduler`, and the observers
-told of every state change. ``sfrun`` makes one; the daemon (step 3) builds on it.
+told of every state change. ``sfrun`` makes one; the daemons build on it.
 
     process = Process()
     process.add_observer(lambda component, state: print(component.sf_complete_name(), state))
@@ -188,6 +188,27 @@ class Process:
                 self._changed.wait(remaining)
         return True
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no application has lifecycle work queued or running: no lifecycle lock
+        held, no request queued, no hook waiting for long work. True when idle, False after ``timeout`` seconds.
+
+        For checking that something did *not* happen (a parent that must not terminate, a
+        timer that must not fire again) without sleeping a fixed time: once idle, whatever the
+        engine was going to do about past events is done. It polls; not for hot paths, and
+        never from inside a hook (the hook's own lock is held until it returns)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            apps = list(self.applications().values())
+            if any(app.sf_lifecycle is not None and app.sf_lifecycle.held() for app in apps):
+                raise EngineError("wait_idle inside a hook would wait for the hook itself")
+            if self.idle():
+                time.sleep(0.005)  # a request in flight between two applications
+                if self.idle():
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+
     def shutdown(
         self, timeout: float | None = 30.0, record: TerminationRecord | None = None
     ) -> bool:
@@ -230,20 +251,8 @@ class Process:
             apps = [app for app in self._applications.values() if app is not None]
         return all(app.sf_lifecycle is None or app.sf_lifecycle.idle() for app in apps)
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until :meth:`idle` (checked twice, 10 ms apart, so a request in flight
-        between two applications is not missed); False after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.idle():
-                time.sleep(0.01)
-                if self.idle():
-                    return True
-            time.sleep(0.01)
-        return False
-
     def resolve_host(self, name: str | None) -> Any:
-        """``HOST name``: another host's root process. Needs daemons (step 3)."""
+        """``HOST name``: another host's root process. Needs the daemons."""
         raise ResolutionError(
             f"HOST {name}: references to other hosts need sfpy daemons; "
             f"this process ({self.name}) runs without one"

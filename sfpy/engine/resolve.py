@@ -26,7 +26,7 @@ part                in context C (a component, a description held as data, the p
 A dynamic assertion read at run time yields ``True`` (or fails). Errors reach engine callers
 as :class:`~sfpy.engine.errors.ResolutionError`.
 
-Contexts are duck-typed so that a handle to a component in another process (step 3) can take
+Contexts are duck-typed so that a handle to a component in another process (the daemons) can take
 part: anything with ``sf_lookup(name, first)``, ``sf_container(for_attrib)``,
 ``sf_root()`` and ``sf_names()`` is navigable.
 """

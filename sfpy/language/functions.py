@@ -273,13 +273,13 @@ def _arith(call: Call, op: str, a: Any, b: Any) -> Any:
         q = abs(x) // abs(y)
         q = q if (x >= 0) == (y >= 0) else -q
         return _number(kind, q if op == "/" else x - q * y)
-    x, y = float(a), float(b)
+    u, v = float(a), float(b)
     if op in _SAME_IN_EVERY_KIND:
-        r = _SAME_IN_EVERY_KIND[op](x, y)
+        r = _SAME_IN_EVERY_KIND[op](u, v)
     elif op == "/":
-        r = _float_divide(x, y)
+        r = _float_divide(u, v)
     else:
-        r = math.nan if y == 0 or math.isinf(x) else math.fmod(x, y)
+        r = math.nan if v == 0 or math.isinf(u) else math.fmod(u, v)
     return _number(kind, r)
 
 

@@ -60,7 +60,7 @@ class SfLexer(Lexer):
         self.open_braces: list[Token] = []
         self.stray_braces: list[Token] = []
 
-    def lex(self, text: str) -> Iterator[Token]:
+    def lex(self, text: str) -> Iterator[Token]:  # type: ignore[override]  # interface 0
         match = self.pattern.match
         count, rindex = text.count, text.rindex
         keywords = self.keywords
@@ -74,13 +74,14 @@ class SfLexer(Lexer):
         while position < end:
             found = match(text, position)
             if found is None:
-                skipped_to = self.trailing.match(text, position).end()
+                trailing = self.trailing.match(text, position)  # matches, if only ""
+                skipped_to = trailing.end() if trailing else position
                 line, line_start = _advance(text, position, line, line_start, skipped_to)
                 position = skipped_to
                 if position >= end:
                     return
                 raise UnexpectedCharacters(text, position, line, position - line_start + 1, state=None)
-            kind = found.lastgroup
+            kind = found.lastgroup or ""  # every alternative is a named group
             start = found.start(kind)
             if start > position:  # skipped whitespace and comments (inlined: hot path)
                 newlines = count("\n", position, start)

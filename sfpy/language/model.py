@@ -239,7 +239,7 @@ class ApplyReference:
         self.position = position
 
     def with_flags(self, **changes: Any) -> ApplyReference:
-        values = {"lazy": self.lazy, "data": self.data, "position": self.position}
+        values: dict[str, Any] = {"lazy": self.lazy, "data": self.data, "position": self.position}
         values.update(changes)
         return type(self)(self.description, **values)
 

@@ -235,15 +235,15 @@ def _number(text: str) -> Any:
             raise ValueError(f"{text} is outside the range of a Long (64 bits)")
         return Long(value)
     if suffix in "dD":
-        value = float(text[:-1])
-        if value in (float("inf"), float("-inf")):
+        double = float(text[:-1])
+        if double in (float("inf"), float("-inf")):
             raise ValueError(f"{text} is outside the range of a Double")
-        return Double(value)
+        return Double(double)
     if suffix in "fF" or any(c in text for c in ".eE"):
-        value = float(text[:-1] if suffix in "fF" else text)
-        if abs(value) >= FLOAT_MAX_EXCLUSIVE:
+        single = float(text[:-1] if suffix in "fF" else text)
+        if abs(single) >= FLOAT_MAX_EXCLUSIVE:
             raise ValueError(f"{text} is outside the range of a Float: write {text.rstrip('fF')}D for a Double")
-        return value
+        return single
     value = int(text)
     if not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
         raise ValueError(f"{text} is outside the range of an Integer (32 bits): write {text}L for a Long")
@@ -696,7 +696,7 @@ class _Parser:
         return f"unique{_Parser._unique_counter}"
 
     # -- include files ---------------------------------------------------------------------
-    def find_include(self, name: str, codebase: list[Path] = ()) -> Path | None:
+    def find_include(self, name: str, codebase: Sequence[Path] = ()) -> Path | None:
         candidates: list[Path] = [d / name.lstrip("/") for d in codebase]
         plain = Path(name)
         if plain.is_absolute():
@@ -894,11 +894,11 @@ class _Parser:
                 break
             current = blanked
         lines = written.splitlines()
-        for error in errors:
-            position = error.position
-            if position is not None and position.file == filename and error._source_line is None:
+        for each in errors:
+            position = each.position
+            if position is not None and position.file == filename and each._source_line is None:
                 if 0 < position.line <= len(lines):
-                    error._source_line = lines[position.line - 1]
+                    each._source_line = lines[position.line - 1]
         first = errors[0]
         seen = {(first.position, first.message)}
         for other in errors[1:]:
@@ -913,13 +913,14 @@ class _Parser:
         open_braces = lexer.open_braces
         position = self.position(error.line if error.line > 0 else 1, error.column if error.column > 0 else 1)
         if isinstance(error, UnexpectedCharacters):
-            char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+            at = error.pos_in_stream or 0  # always set by the lexer
+            char = text[at] if at < len(text) else ""
             message = f"unexpected character {char!r}"
             if char == '"':
                 message = "unterminated string, or an escape SmartFrog does not know (\\n \\t \\b \\r \\f \\\\ \\' \\\" \\ooo)"
             elif char == "#":
                 message = "unexpected '#': expected #include, #include?, #codebase, a ##multi-line string# or a #HEX#…# byte array"
-            elif char == "/" and text.startswith("/*", error.pos_in_stream):
+            elif char == "/" and text.startswith("/*", at):
                 message = "unterminated /* comment"
             return DescriptionError(message, position=position)
         if isinstance(error, UnexpectedEOF) or (
@@ -965,7 +966,7 @@ def _skip_statement(text: str, position: SourcePosition | None, lexer: SfLexer) 
     boundaries: list[tuple[int, int, str]] = []
     try:
         for token in lexer.lex(text):
-            if token.type in ("_SEMI", "_LBRACE", "_RBRACE"):
+            if token.type in ("_SEMI", "_LBRACE", "_RBRACE") and token.start_pos is not None:
                 boundaries.append((token.start_pos, token.start_pos + 1, token.type))
     except (UnexpectedInput, DescriptionError):
         # Lexing stops at a bad character: find the statement's end in the raw text.
@@ -1024,8 +1025,8 @@ def _run(parser: _Parser, parse: Callable[[], ComponentDescription]) -> Componen
         if not parser.include_errors:
             return result
     unique: dict[tuple, DescriptionError] = {}
-    for error in parser.include_errors + errors:
-        unique.setdefault((error.position, error.message), error)
+    for each in parser.include_errors + errors:
+        unique.setdefault((each.position, each.message), each)
     ordered = sorted(
         unique.values(),
         key=lambda e: (e.position is not None, e.position.line if e.position else 0, e.position.column if e.position else 0),

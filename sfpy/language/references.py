@@ -586,9 +586,10 @@ class Resolver:
                     text if kind == PROPERTY else _parse_primitive(text, f"IPROPERTY {part.name}")
                 )
             elif kind in (ENVPROPERTY, IENVPROPERTY):
-                if part.name not in os.environ:
-                    raise _unresolved(ref, f"environment variable {part.name!r} is not set")
-                text = os.environ[part.name]
+                variable = str(part.name)  # named kinds always have a name
+                if variable not in os.environ:
+                    raise _unresolved(ref, f"environment variable {variable!r} is not set")
+                text = os.environ[variable]
                 current = (
                     text
                     if kind == ENVPROPERTY
@@ -906,12 +907,13 @@ class Resolver:
                     elif isinstance(value, AssertReference):
                         result = self.evaluate_assertion(value, node)
                     else:
+                        assert isinstance(value, ApplyReference)
                         result = self.evaluate(value, node)
                 finally:
                     active.pop(marker, None)
                     self._depth -= 1
             except LazyReferenceError:
-                if not value.lazy:
+                if isinstance(value, (Reference, ApplyReference)) and not value.lazy:
                     node.attributes[key] = value.with_flags(lazy=True)
                 return None
             except _TooDeep:

@@ -697,13 +697,13 @@ def _link_phase(act_on: ComponentDescription) -> None:
         return
     unique: list[DescriptionError] = []
     seen: set[tuple[Any, ...]] = set()
-    for error in errors:
-        members = getattr(error, "members", None)
-        key = ("cycle", members) if members else (error.message, error.path, error.position)
+    for each in errors:
+        members = getattr(each, "members", None)
+        key = ("cycle", members) if members else (each.message, each.path, each.position)
         if key in seen:
             continue
         seen.add(key)
-        unique.append(error)
+        unique.append(each)
     raise _combine(unique, "link")
 
 

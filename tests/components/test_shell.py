@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from shell_support import gone, own_children, wait_gone, write_description
 
@@ -40,6 +41,20 @@ def no_leftover_children():
     while own_children() - before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert own_children() - before == set(), "a child process was left behind (or not reaped)"
+
+
+def wait_running(argv: list[str], timeout: float = 10) -> bool:
+    """Wait until a child process of this one runs ``argv`` (started, not merely asked for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if child.cmdline() == argv:
+                    return True
+            except psutil.Error:
+                continue
+        time.sleep(0.01)
+    return False
 
 
 def test_an_argument_vector_is_never_interpreted_by_a_shell(runner, tmp_path):
@@ -137,7 +152,7 @@ def test_close_stops_running_commands_and_refuses_new_ones():
     results: list[Result] = []
     thread = threading.Thread(target=lambda: results.append(shell.run(["sleep", "30"])))
     thread.start()
-    time.sleep(0.2)
+    assert wait_running(["sleep", "30"])
     shell.close()
     thread.join(3)
     assert results and results[0].killed and not results[0].ok
@@ -175,7 +190,7 @@ def test_bash_shell_component_runs_commands_for_others(tmp_path, caplog):
         busy: list[Result] = []
         thread = threading.Thread(target=lambda: busy.append(shell.run(["sleep", "30"], timeout=0)))
         thread.start()
-        time.sleep(0.2)
+        assert wait_running(["sleep", "30"])
         app.sf_terminate(TerminationRecord.normal("done"))
         assert app.wait_terminated(10) is not None
         thread.join(5)

@@ -9,8 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from shell_support import (
+    gone,
     own_children,
     sfrun_command,
     sfrun_environment,
@@ -113,15 +115,36 @@ def test_a_failing_terminate_script_is_failed_cleanup_and_termination_goes_on(tm
 
 
 def test_processes_of_applications_left_running_are_stopped_when_sfrun_exits(tmp_path):
+    """A Run launches an application of its own; sfConfig goes on (a second step that waits)
+    until the launched process has written its pid, then ends: sfrun stops the launched one
+    too. (sfConfig must not end before bash has written the pid, or there is nothing to see.)"""
     path = write_description(tmp_path, f"""
         #include "org/smartfrog/sfcore/workflow/components.sf"
-        sfConfig extends Run {{
-            newComponentName "leftBehind";
-            action extends BashProcess {{ dir "{tmp_path}"; cmd "echo $$ > pid; exec sleep 60"; }}
+        sfConfig extends Sequence {{
+            launch extends Run {{
+                newComponentName "leftBehind";
+                action extends BashProcess {{ dir "{tmp_path}"; cmd "echo $$ > pid.new; mv pid.new pid; exec sleep 60"; }}
+            }}
+            stay extends BashProcess {{ cmd "exec sleep 60"; }}
         }}""")
-    result = sfrun(str(path))
-    assert result.returncode == 0, result.stderr
-    assert wait_gone(int((tmp_path / "pid").read_text()))
+    child = subprocess.Popen(sfrun_command(str(path)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=sfrun_environment())
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "pid").exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "pid").exists(), "the launched application never wrote its pid"
+        left_behind = int((tmp_path / "pid").read_text())
+        assert not gone(left_behind)  # running while sfrun runs
+        child.send_signal(signal.SIGTERM)  # sfConfig ends normally; leftBehind is left running
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert wait_gone(left_behind)
 
 
 # -- Script, through the engine API ------------------------------------------------------------
@@ -187,7 +210,10 @@ def test_a_bash_process_killed_from_outside_fails_its_compound_within_the_livene
     app = process.deploy(load(str(path)))
     server = app.sf_resolve("server")
     pid = server.sf_resolve("pid")
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while psutil.Process(pid).name() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.01)  # until bash has become the command: then the kill hits the server
+    assert psutil.Process(pid).name() == "sleep"
     assert app.state is State.STARTED
     killed = time.time()
     os.kill(pid, signal.SIGKILL)

@@ -4,7 +4,6 @@ termination records travelling up, detaching, and lifecycle under concurrency.""
 from __future__ import annotations
 
 import threading
-import time
 
 import engine_components
 import pytest
@@ -149,7 +148,7 @@ def test_quiet_termination_does_not_terminate_the_parent(process):
     b = app.sf_resolve("b")
     b.sf_terminate_quietly(TerminationRecord.abnormal("quietly"))
     assert b.wait_terminated(5) is not None
-    time.sleep(0.05)
+    assert process.wait_idle(5)  # the parent has done whatever it was going to do about b
     assert app.state is State.STARTED
     assert b not in app.sf_children()
 
@@ -164,7 +163,7 @@ def test_a_detached_child_no_longer_terminates_its_former_parent(process):
     assert b.sf_complete_name() == "freed"
     b.sf_terminate(TerminationRecord.abnormal("gone"))
     assert b.wait_terminated(5).type == "abnormal"
-    time.sleep(0.05)
+    assert process.wait_idle(5)
     assert app.state is State.STARTED
     assert process.application("freed") is None
 
@@ -181,7 +180,7 @@ def test_sf_should_terminate_ends_a_finished_workflow_prim(process, journal):
 
 def test_without_sf_should_terminate_a_finished_prim_keeps_running(process):
     app = process.deploy(cd(COMPOUND, job=cd("test.Finisher")))
-    time.sleep(0.05)
+    assert process.wait_idle(5)
     assert app.sf_resolve("job").state is State.STARTED
 
 
@@ -278,7 +277,7 @@ def test_lifecycle_calls_out_of_order_are_harmless(process):
     with pytest.raises(LifecycleError):
         app.sf_create_new_child("x", cd(REC))
     app.sf_terminate(TerminationRecord.abnormal("again"))
-    time.sleep(0.05)
+    assert process.wait_idle(5)
     assert app.termination_record.is_normal
 
 

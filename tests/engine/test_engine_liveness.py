@@ -96,7 +96,7 @@ def test_liveness_off_with_zero_delay(process):
     app = process.deploy(
         cd(COMPOUND, sfLivenessDelay=0, watched=cd("test.Pinged", pingMode="fail"))
     )
-    time.sleep(0.3)
+    assert process.scheduler.pending() == 0  # no liveness timer at all: nothing can ping later
     assert app.state is State.STARTED
     assert app.sf_resolve("watched").pings == 0
 
@@ -119,21 +119,30 @@ def test_one_scheduler_thread_for_many_components(process):
     before = threading.active_count()
     children = {f"p{i}": cd("test.Pinged") for i in range(300)}
     app = process.deploy(cd(COMPOUND, sfLivenessDelay=0.05, **children))
-    time.sleep(0.3)
-    assert threading.active_count() <= before + 2  # the scheduler (+ a passing worker)
-    assert all(app.sf_resolve(f"p{i}").pings >= 2 for i in range(300))
+    pinged = [app.sf_resolve(f"p{i}") for i in range(300)]
+    deadline = time.monotonic() + 10
+    while not all(p.pings >= 2 for p in pinged) and time.monotonic() < deadline:
+        assert threading.active_count() <= before + 2  # the scheduler (+ a passing worker)
+        time.sleep(0.01)
+    assert threading.active_count() <= before + 2
+    assert all(p.pings >= 2 for p in pinged)
     # one timer per (parent, delay), not one per component
     assert process.scheduler.pending() <= 3
 
 
 def test_a_terminated_child_is_no_longer_pinged(process):
     app = process.deploy(
-        cd(COMPOUND, sfLivenessDelay=0.05, a=cd("test.Pinged"), b=cd("test.Recorder"))
+        cd(COMPOUND, sfLivenessDelay=0.05, a=cd("test.Pinged"), b=cd("test.Pinged"))
     )
-    a = app.sf_resolve("a")
+    a, b = app.sf_resolve("a"), app.sf_resolve("b")
     a.sf_terminate_quietly()
     a.wait_terminated(2)
     count = a.pings
-    time.sleep(0.2)
+    # three more liveness rounds of the parent (its sibling is pinged in each), then look
+    rounds = b.pings + 3
+    deadline = time.monotonic() + 10
+    while b.pings < rounds and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert b.pings >= rounds
     assert a.pings == count
     assert app.state is State.STARTED

@@ -43,7 +43,11 @@ def test_scheduler_repeats_without_drift_in_one_thread():
         time.sleep(0.53)
         timer.cancel()
         count = len(times)
-        time.sleep(0.12)
+        # the scheduler runs timers in time order in one thread: once a timer due after two
+        # more periods has run, a tick that was still coming would have run before it
+        later = threading.Event()
+        scheduler.call_later(0.12, later.set)
+        assert later.wait(5)
         assert len(times) == count  # cancelled
         assert 8 <= count <= 11
         span = times[-1] - times[0]
@@ -68,10 +72,12 @@ def test_lock_requests_from_other_threads_run_in_the_worker_serialised():
     lock = LifecycleLock("t")
     ran: list[str] = []
     with lock:
-        threading.Thread(
+        submitter = threading.Thread(
             target=lock.submit, args=(lambda: ran.append(threading.current_thread().name),)
-        ).start()
-        time.sleep(0.1)
+        )
+        submitter.start()
+        submitter.join(5)
+        assert not submitter.is_alive() and lock.pending()  # submitted: the worker waits for us
         assert ran == []  # the holder has not reached a checkpoint
     deadline = time.monotonic() + 2
     while not ran and time.monotonic() < deadline:
@@ -116,12 +122,18 @@ def test_component_timers_run_like_hooks_and_stop_at_termination(process):
     component = app.sf_resolve("a")
     calls: list[bool] = []
     component.schedule_every(0.03, lambda: calls.append(component._sf_lifecycle.held()))
-    time.sleep(0.2)
-    assert calls and all(calls)  # under the application's lifecycle lock
+    deadline = time.monotonic() + 10
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) >= 3 and all(calls)  # under the application's lifecycle lock
     component.sf_terminate_quietly()
     component.wait_terminated(2)
     count = len(calls)
-    time.sleep(0.1)
+    # a timer due after three more periods has run (timers run in time order), and what
+    # it handed to the lifecycle lock is done: a tick still coming would have been seen
+    later = threading.Event()
+    process.scheduler.call_later(0.1, later.set)
+    assert later.wait(5) and process.wait_idle(5)
     assert len(calls) == count
 
 
@@ -133,3 +145,29 @@ def test_a_failing_timer_terminates_its_component_abnormally(process):
     assert record.id == "sfConfig:a"
     assert "ZeroDivisionError" in record.description
     assert app.state is State.TERMINATED
+
+
+def test_wait_idle_waits_for_the_lifecycle_work_in_progress(process):
+    app = process.deploy(cd(COMPOUND, a=cd("test.Recorder")))
+    assert process.wait_idle(5)
+    lock = app._sf_lifecycle
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        assert not process.wait_idle(0.1)  # a hook (here: a thread holding the lock) is running
+        app.sf_resolve("a").sf_terminate_quietly()  # queued behind it
+        release.set()
+        holder.join(5)
+        assert process.wait_idle(5)
+        assert app.sf_resolve("a").state is State.TERMINATED  # the queued request ran first
+    finally:
+        release.set()
+        holder.join(5)

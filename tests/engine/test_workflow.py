@@ -490,11 +490,11 @@ def test_detaching_compound_detaches_itself_and_its_children(run, process):
     assert [c.sf_name for c in out.app.sf_children()] == ["keep"]
 
 
-def test_container_outlives_its_children(run):
+def test_container_outlives_its_children(run, process):
     out = run("container", wait=None)
     broken, done = out.component("sfConfig:broken"), out.component("sfConfig:done")
     assert broken.wait_terminated(5) is not None and done.wait_terminated(5) is not None
-    time.sleep(0.05)
+    assert process.wait_idle(5)  # the container has reacted to both ends
     assert out.app.state is State.STARTED and out.app.sf_children() == []
 
 

@@ -333,3 +333,77 @@ class TestErrors:
 
     def test_nesting_limit(self):
         assert "nesting deeper than" in self.render("x " + "(" * 5000 + "1" + ")" * 5000 + ";")
+
+
+# ---- the LALR loop against lark's own ------------------------------------------------------------
+# parser._Driver runs lark's parse tables with a loop of its own that reads lark's internals
+# (lark.parser.parser.parser, its parse table and callbacks). setup.cfg bounds lark's version;
+# this checks, on every description we have, that the loop does what lark's parser does.
+
+
+def _corpus_and_shipped_files() -> list[Path]:
+    try:  # tests/ is on sys.path, or is a package
+        from test_conformance import CORPUS, corpus_absent
+    except ImportError:  # pragma: no cover
+        from tests.test_conformance import CORPUS, corpus_absent
+
+    shipped = Path(__file__).resolve().parents[2] / "descriptions"
+    files = sorted(shipped.rglob("*.sf"))
+    assert len(files) > 40, f"sfpy's descriptions not found in {shipped}"
+    corpus = sorted(CORPUS.parent.rglob("*.sf")) if CORPUS.is_dir() else []
+    if not corpus:
+        corpus_absent(f"SmartFrog corpus not found at {CORPUS}: its files are not compared")
+    return files + corpus
+
+
+def _variants(text: str) -> list[str]:
+    """The text, cut short at three places and with a ';' taken out: many syntax errors."""
+    cuts = [text[: len(text) * k // 4] for k in (1, 2, 3)]
+    semicolons = [i for i, c in enumerate(text) if c == ";"]
+    mutated = [text[:i] + " " + text[i + 1 :] for i in semicolons[len(semicolons) // 2 :][:1]]
+    return [text, *cuts, *mutated]
+
+
+def _outcome(parse, text: str):
+    from lark.exceptions import UnexpectedInput, UnexpectedToken
+
+    try:
+        return ("tree", parse(text)), None
+    except UnexpectedToken as error:
+        if error.token.type == "$END":
+            # sfpy puts the end of file where the text ends; lark at its last token.
+            return ("end of file",), error.expected
+        return ("error", error.line, error.column, error.token.type), error.expected
+    except UnexpectedInput as error:  # the lexer's: the same code on both sides
+        return ("lexer error", type(error).__name__, error.line, error.column), None
+    except DescriptionError as error:
+        return ("description error", str(error)), None
+
+
+def test_the_lalr_loop_gives_what_lark_gives_on_every_description():
+    """Same tree, or the same error at the same place, as ``Lark.parse`` with the same tables."""
+    from importlib import resources
+
+    from lark import Lark
+
+    from sfpy.language.lexer import SfLexer
+    from sfpy.language.parser import _Driver
+
+    grammar = resources.files("sfpy.language").joinpath("sf.lark").read_text(encoding="utf-8")
+    lark = Lark(grammar, parser="lalr", lexer=SfLexer, maybe_placeholders=False)  # builds a tree
+    driver = _Driver(lark)
+    lexer = lark.parser.lexer.lexer
+    # the loop's shortcut for one-child ``?rules`` is exercised, not bypassed
+    assert sum(1 for row in driver.states.values() for a in row.values() if len(a) == 3 and a[2] is None) > 100
+
+    compared = {"tree": 0, "error": 0}
+    for path in _corpus_and_shipped_files():
+        for text in _variants(path.read_text(encoding="utf-8", errors="replace")):
+            ours, ours_expected = _outcome(lambda t: driver.parse(lexer.lex(t), t), text)
+            theirs, theirs_expected = _outcome(lark.parse, text)
+            assert ours == theirs, f"{path}: the LALR loop and lark differ on\n{text}"
+            if ours_expected is not None:
+                # sfpy lists only what would really be accepted: never more than lark
+                assert ours_expected and set(ours_expected) <= set(theirs_expected), path
+            compared["tree" if ours[0] == "tree" else "error"] += 1
+    assert compared["tree"] > 150 and compared["error"] > 150, compared
