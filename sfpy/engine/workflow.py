@@ -374,6 +374,10 @@ class Retry(EventCompound):
         super().child_terminated(child, record)
 
 
+#: Seconds a Repeat runs iterations back to back in one thread before it lets it go.
+REPEAT_SLICE = 0.05
+
+
 class Repeat(EventCompound):
     """Run the action; after each normal end run a fresh copy, ``repeat`` times in all
     (-1: forever; 0: not at all). An abnormal end (or a failure to deploy or start it) ends
@@ -385,6 +389,13 @@ class Repeat(EventCompound):
     each iteration costs the same whatever the count). The next iteration is created from
     the Repeat's ``child_terminated`` hook, which runs from the lifecycle queue's loop, so
     the stack does not grow with the count either.
+
+    Iterations that end at once keep that loop busy: the thread that deployed the
+    application would run them for ever and ``Process.deploy`` (and so ``sfrun
+    --terminate-after``, or a daemon's deploy call) would never return. So after
+    :data:`REPEAT_SLICE` seconds of back-to-back iterations the next one is created from a
+    timer instead: the current thread is let go and the loop goes on in the application's
+    lifecycle worker, one thread hop per slice.
     """
 
     def deploy(self) -> None:
@@ -393,8 +404,10 @@ class Repeat(EventCompound):
         if self.repeat < -1:
             raise EngineError(f"repeat must be -1 (forever), 0 or more, not {self.repeat}")
         self.done = 0
+        self._slice_began = time.monotonic()
 
     def started(self) -> None:
+        self._slice_began = time.monotonic()
         self._next()
 
     def _next(self) -> None:
@@ -410,7 +423,12 @@ class Repeat(EventCompound):
         if record.is_normal:
             self.done += 1
             self.release_child(child)
-            self._next()
+            now = time.monotonic()
+            if now - self._slice_began < REPEAT_SLICE:
+                self._next()
+            else:  # let the thread go (see the class's docstring)
+                self._slice_began = now
+                self.schedule(0, self._next)
         else:
             super().child_terminated(child, record)
 

@@ -41,7 +41,7 @@ class Samples:
     def __init__(self) -> None:
         self.count = 0
         self.every = 1000
-        self.depths: list[int] = []
+        self.depths: dict[int, set[int]] = {}  # thread -> the depths seen in it
         self.live: list[int] = []
         self.traced: list[int] = []
         self.lock = threading.Lock()
@@ -59,6 +59,12 @@ def stack_depth() -> int:
     return depth
 
 
+def no_recursion(samples: Samples) -> bool:
+    assert samples.depths, "no sample"
+    assert all(len(depths) == 1 for depths in samples.depths.values()), samples.depths
+    return True
+
+
 def live_prims() -> int:
     gc.collect()
     return sum(1 for item in gc.get_objects() if isinstance(item, Prim))
@@ -74,7 +80,7 @@ class Probe(Prim):
             samples.count += 1
             number = samples.count
         if number % samples.every == 0:
-            samples.depths.append(stack_depth())
+            samples.depths.setdefault(threading.get_ident(), set()).add(stack_depth())
             samples.live.append(live_prims())
             if tracemalloc.is_tracing():
                 samples.traced.append(tracemalloc.get_traced_memory()[0])
@@ -153,8 +159,8 @@ def test_a_repeat_of_20000_empty_actions_holds_only_the_running_iteration(sample
     # 90 MB for these 20,000).
     assert samples.traced[-1] - samples.traced[0] < 256 * 1024, samples.traced
     assert peak < 16 * 2**20, peak
-    # No recursion: every iteration starts at the same depth.
-    assert len(set(samples.depths)) == 1, samples.depths
+    # No recursion: in each thread that runs the loop, every iteration starts at one depth.
+    assert no_recursion(samples)
     assert not [name for name in app.sf_attributes() if name.startswith("running_")]
 
 
@@ -168,12 +174,41 @@ def test_repeat_forever_holds_one_iteration_and_releases_it_when_terminated(samp
     record = app.wait_terminated(30)
     assert record is not None and record.is_normal and record.description == "enough"
     assert max(samples.live) <= baseline + 3, samples.live
-    assert len(set(samples.depths)) == 1, samples.depths
+    assert no_recursion(samples)
     # Terminated: the Repeat (held here) keeps the iteration it ended with, as a Compound
     # keeps its terminated children's attributes; all the earlier ones are gone.
     del record
     assert live_prims() <= baseline + 2
     assert len([name for name in app.sf_attributes() if name.startswith("running_")]) == 1
+
+
+def test_deploying_a_forever_loop_of_instant_actions_returns(samples, tmp_path):
+    """Iterations that end at once must not keep the deploying thread for ever: deploy
+    returns (so ``sfrun --terminate-after`` and a daemon's deploy call work) and the loop
+    goes on."""
+    register(PROBE, Probe)
+    path = tmp_path / "loop.sf"
+    path.write_text(
+        HEADER + "sfConfig extends Repeat { repeat -1; action extends Probe; }", encoding="utf-8"
+    )
+    process = Process("loops")
+    result: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: result.append(process.deploy(load(str(path)), "loop")), daemon=True
+    )
+    try:
+        thread.start()
+        thread.join(30)
+        assert result, "deploy did not return"
+        app = result[0]
+        running = samples.count
+        wait_for(lambda: samples.count > running + 1000, 30, "the loop to go on")
+        app.sf_terminate(TerminationRecord.normal("enough"))
+        record = app.wait_terminated(30)
+        assert record is not None and record.description == "enough"
+    finally:
+        process.shutdown(timeout=10)
+        thread.join(10)
 
 
 def test_iterations_with_timers_and_liveness_leave_nothing_in_the_scheduler(samples, loop):
@@ -195,7 +230,7 @@ def test_iterations_with_timers_and_liveness_leave_nothing_in_the_scheduler(samp
     # iteration that just ended (still on the stack that creates the next one).
     assert max(samples.live) <= baseline + 7, samples.live
     assert process.scheduler.pending() < 200
-    assert len(set(samples.depths)) == 1, samples.depths
+    assert no_recursion(samples)
 
 
 def test_iterations_ended_from_the_lifecycle_worker_do_not_nest(samples, loop):
@@ -208,7 +243,7 @@ def test_iterations_ended_from_the_lifecycle_worker_do_not_nest(samples, loop):
     record = wait_terminated(process)
     assert record.is_normal, record
     assert samples.count == 1000
-    assert len(set(samples.depths)) == 1, samples.depths
+    assert no_recursion(samples)
 
 
 def test_a_finished_iteration_is_gone_from_the_repeat_once_the_next_one_runs(tmp_path):
