@@ -25,14 +25,7 @@ from typing import Any
 from sfpy.engine.errors import EngineError, LivenessError
 from sfpy.engine.prim import Prim, describe_exception
 from sfpy.engine.termination import TerminationRecord
-from sfpy.engine.workflow import (
-    EventCompound,
-    boolean_attribute,
-    finish,
-    integer_attribute,
-    record_description,
-    string_attribute,
-)
+from sfpy.engine.workflow import EventCompound, finish, record_description
 from sfpy.language.model import ComponentDescription
 
 FORCED_TERMINATION = "Timed shutdown of test components"
@@ -80,8 +73,8 @@ class TestBlock(EventCompound):
 
     def deploy(self) -> None:
         self.action()
-        self.timeout_ms = integer_attribute(self, "timeout", 0)
-        self.expect_timeout = boolean_attribute(self, "expectTimeout", False)
+        self.timeout_ms = self.sf_integer("timeout", 0)
+        self.expect_timeout = self.sf_boolean("expectTimeout", False)
         self._action_child: Prim | None = None
         self._forced = False
         self._ended = False
@@ -155,11 +148,11 @@ class TestCompound(EventCompound):
         self.action()
         if isinstance(self.sf_context().get("condition"), ComponentDescription):
             raise EngineError("TestCompound: 'condition' is not supported by sfpy")
-        self.undeploy_after = integer_attribute(self, "undeployAfter", 0)
-        self.test_timeout = integer_attribute(self, "testTimeout", 0)
-        self.expect_terminate = boolean_attribute(self, "expectTerminate", False)
-        self.exit_type = string_attribute(self, "exitType", "normal")
-        self.exit_text = string_attribute(self, "exitText", "")
+        self.undeploy_after = self.sf_integer("undeployAfter", 0)
+        self.test_timeout = self.sf_integer("testTimeout", 0)
+        self.expect_terminate = self.sf_boolean("expectTerminate", False)
+        self.exit_type = self.sf_string("exitType", "normal")
+        self.exit_text = self.sf_string("exitText", "")
         exceptions = self.sf_resolve("exceptions", [])
         if not isinstance(exceptions, list) or not all(
             isinstance(t, list) and len(t) == 2 and all(isinstance(s, str) for s in t)
@@ -324,11 +317,11 @@ class Fail(Prim):
 
     def start(self) -> None:
         self.condition = self.sf_resolve("condition", True) is True
-        self.delay = integer_attribute(self, "delay", 0)
-        self.detach = boolean_attribute(self, "detach", False)
+        self.delay = self.sf_integer("delay", 0)
+        self.detach = self.sf_boolean("detach", False)
         self.message = str(self.sf_resolve("message", ""))
-        self.normal = boolean_attribute(self, "normal", True)
-        self.notify_parent = boolean_attribute(self, "notifyParent", True)
+        self.normal = self.sf_boolean("normal", True)
+        self.notify_parent = self.sf_boolean("notifyParent", True)
         if not self.condition:
             return
         if self.delay > 0:
@@ -353,7 +346,7 @@ class ExceptionThrower(Prim):
     or ping (``throwOnPing``) with "``classname``: ``message``"."""
 
     def _throw(self, flag: str, default: bool) -> None:
-        if boolean_attribute(self, flag, default):
+        if self.sf_boolean(flag, default):
             classname = str(self.sf_resolve("classname", "java.lang.Exception"))
             message = str(self.sf_resolve("message", ""))
             raise SimulatedError(f"{classname}: {message}" if message else classname)

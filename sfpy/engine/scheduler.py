@@ -20,6 +20,10 @@ from typing import Any
 log = logging.getLogger("sfpy.engine.scheduler")
 
 
+def _nothing(*args: Any) -> None:
+    """What a cancelled timer would call."""
+
+
 class Timer:
     """A scheduled call; :meth:`cancel` makes sure it does not run (again)."""
 
@@ -41,7 +45,11 @@ class Timer:
         self.cancelled = False
 
     def cancel(self) -> None:
-        self.cancelled = True  # dropped lazily when it reaches the top of the heap
+        """Make sure it does not run (again). The callback and its arguments are let go at
+        once: a cancelled timer waits in the heap until it comes due (or a compaction), and
+        must not keep a terminated component alive meanwhile (a loop of short iterations,
+        each cancelling a 15 s liveness timer, would otherwise hold thousands of them)."""
+        self._scheduler._cancel(self)
 
     def __repr__(self) -> str:
         every = f" every {self.interval}s" if self.interval else ""
@@ -58,6 +66,7 @@ class Scheduler:
         self._condition = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._cancelled = 0  # cancelled timers still in the heap
 
     # -- scheduling -------------------------------------------------------------------------
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
@@ -87,11 +96,28 @@ class Scheduler:
                 self._condition.notify()
         return timer
 
+    def _cancel(self, timer: Timer) -> None:
+        with self._condition:
+            if timer.cancelled:
+                return
+            timer.cancelled = True
+            timer.callback = _nothing
+            timer.args = ()
+            self._cancelled += 1
+            heap = self._heap
+            # Compact when most of the heap is cancelled timers: linear, and rare enough
+            # that a cancel stays O(1) on average.
+            if self._cancelled > 64 and self._cancelled * 2 > len(heap):
+                heap[:] = [entry for entry in heap if not entry[2].cancelled]
+                heapq.heapify(heap)
+                self._cancelled = 0
+
     def stop(self) -> None:
         """Stop the thread; pending timers are dropped."""
         with self._condition:
             self._stopped = True
             self._heap.clear()
+            self._cancelled = 0
             self._condition.notify()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -116,6 +142,7 @@ class Scheduler:
                     when, _, timer = heap[0]
                     if timer.cancelled:
                         heapq.heappop(heap)
+                        self._cancelled = max(self._cancelled - 1, 0)
                         continue
                     now = time.monotonic()
                     if when > now:
@@ -128,8 +155,9 @@ class Scheduler:
                             next_when = now + timer.interval
                         timer.when = next_when
                         heapq.heappush(heap, (next_when, next(self._counter), timer))
+                    callback, args = timer.callback, timer.args  # as one: cancel clears both
                     break
             try:
-                timer.callback(*timer.args)
+                callback(*args)
             except Exception:  # noqa: BLE001 - a broken callback must not stop every timer
                 log.exception("timer callback %r failed", timer)

@@ -56,34 +56,8 @@ _unnamed = itertools.count()
 # ===============================================================================================
 # Helpers shared by the workflow components (and sfpy.components.testing).
 # ===============================================================================================
-def integer_attribute(component: Prim, name: str, default: int | None = None) -> int:
-    """An attribute that must be a whole number (``time``, ``retry``…): a clear error if not."""
-    value = component.sf_resolve(name) if default is None else component.sf_resolve(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EngineError(
-            f"attribute {name} of {component.sf_complete_name()} must be an integer, "
-            f"not {value!r}"
-        )
-    return int(value)
 
 
-def boolean_attribute(component: Prim, name: str, default: bool) -> bool:
-    value = component.sf_resolve(name, default)
-    if not isinstance(value, bool):
-        raise EngineError(
-            f"attribute {name} of {component.sf_complete_name()} must be true or false, "
-            f"not {value!r}"
-        )
-    return value
-
-
-def string_attribute(component: Prim, name: str, default: str | None = None) -> str:
-    value = component.sf_resolve(name) if default is None else component.sf_resolve(name, default)
-    if not isinstance(value, str):
-        raise EngineError(
-            f"attribute {name} of {component.sf_complete_name()} must be a string, not {value!r}"
-        )
-    return value
 
 
 def record_from_error(error: LifecycleError, fallback_id: str) -> TerminationRecord:
@@ -139,7 +113,7 @@ class EventCompound(Compound):
 
     def action(self, required: bool = True) -> ComponentDescription | None:
         """The single action: attribute ``action``, else the first eager description."""
-        value = self.sf_context().get("action")
+        value = self._sf_context.get("action")
         if isinstance(value, ComponentDescription):
             return value
         actions = self.actions()
@@ -160,6 +134,17 @@ class EventCompound(Compound):
 
     def is_workflow_terminating(self) -> bool:
         return self._sf_state in (State.TERMINATING, State.TERMINATED)
+
+    def release_child(self, child: Prim) -> None:
+        """Forget a child that ended and whose place is taken by a fresh one (a Repeat's
+        finished iteration): its attribute goes, so nothing in the tree keeps it alive.
+
+        The attribute is dropped directly, without an ``attribute_changed`` notice: this is
+        the container's own bookkeeping, and a notice per iteration would cost a queued
+        request each time (and keep the child alive until it ran)."""
+        name = child.sf_name
+        if self._sf_context.get(name) is child:
+            del self._sf_context[name]
 
 
 class EventPrim(Prim):
@@ -217,12 +202,10 @@ class Parallel(EventCompound):
         self._any_created = False
 
     def deploy(self) -> None:
-        self.asynch = boolean_attribute(self, "asynchCreateChild", False)
-        self.terminate_if_empty = boolean_attribute(self, "terminateOnEmptyDeploy", False)
-        self.terminate_on_abnormal_child = boolean_attribute(
-            self, "terminateOnAbnormalChildTermination", True)
-        self.terminate_on_abnormal_deploy = boolean_attribute(
-            self, "terminateOnAbnormalChildDeploy", True)
+        self.asynch = self.sf_boolean("asynchCreateChild", False)
+        self.terminate_if_empty = self.sf_boolean("terminateOnEmptyDeploy", False)
+        self.terminate_on_abnormal_child = self.sf_boolean("terminateOnAbnormalChildTermination", True)
+        self.terminate_on_abnormal_deploy = self.sf_boolean("terminateOnAbnormalChildDeploy", True)
         if not self.terminate_on_abnormal_deploy and not self.asynch:
             self.log.warning("terminateOnAbnormalChildDeploy is only used with asynchCreateChild")
 
@@ -318,7 +301,7 @@ class Retry(EventCompound):
 
     def deploy(self) -> None:
         self.action()
-        self.retry = integer_attribute(self, "retry")
+        self.retry = self.sf_integer("retry")
         if self.retry < 0:
             raise EngineError("A negative retry value is not supported")
         self.attempt = 0
@@ -353,20 +336,40 @@ class Retry(EventCompound):
         super().child_terminated(child, record)
 
 
+#: Seconds a Repeat runs iterations back to back in one thread before it lets it go.
+REPEAT_SLICE = 0.05
+
+
 class Repeat(EventCompound):
     """Run the action; after each normal end run a fresh copy, ``repeat`` times in all
     (-1: forever; 0: not at all). An abnormal end (or a failure to deploy or start it) ends
     the Repeat with that record; after the last normal end the Repeat ends normally. The
-    children are named ``running_0``, ``running_1``, …"""
+    children are named ``running_0``, ``running_1``, …
+
+    A Repeat may run for weeks, so it holds only the iteration in progress: a finished
+    iteration's attribute is removed before the next one is created (memory stays flat, and
+    each iteration costs the same whatever the count). The next iteration is created from
+    the Repeat's ``child_terminated`` hook, which runs from the lifecycle queue's loop, so
+    the stack does not grow with the count either.
+
+    Iterations that end at once keep that loop busy: the thread that deployed the
+    application would run them for ever and ``Process.deploy`` (and so ``sfrun
+    --terminate-after``, or a daemon's deploy call) would never return. So after
+    :data:`REPEAT_SLICE` seconds of back-to-back iterations the next one is created from a
+    timer instead: the current thread is let go and the loop goes on in the application's
+    lifecycle worker, one thread hop per slice.
+    """
 
     def deploy(self) -> None:
-        self.action()
-        self.repeat = integer_attribute(self, "repeat")
+        self._action = self.action()
+        self.repeat = self.sf_integer("repeat")
         if self.repeat < -1:
             raise EngineError(f"repeat must be -1 (forever), 0 or more, not {self.repeat}")
         self.done = 0
+        self._slice_began = time.monotonic()
 
     def started(self) -> None:
+        self._slice_began = time.monotonic()
         self._next()
 
     def _next(self) -> None:
@@ -374,14 +377,20 @@ class Repeat(EventCompound):
             finish(self, TerminationRecord.normal(f"Repeat finished after {self.done} runs",
                                                   id=self.sf_complete_name()))
             return
-        created = self.create_child(f"running_{self.done}", self.action())
+        created = self.create_child(f"running_{self.done}", self._action)
         if isinstance(created, TerminationRecord):
             self.sf_terminate(created)
 
     def child_terminated(self, child: Prim, record: TerminationRecord) -> None:
         if record.is_normal:
             self.done += 1
-            self._next()
+            self.release_child(child)
+            now = time.monotonic()
+            if now - self._slice_began < REPEAT_SLICE:
+                self._next()
+            else:  # let the thread go (see the class's docstring)
+                self._slice_began = now
+                self.schedule(0, self._next)
         else:
             super().child_terminated(child, record)
 
@@ -392,7 +401,7 @@ class _TimedAction(EventCompound):
 
     def deploy(self) -> None:
         self.action()
-        self.time_ms = integer_attribute(self, "time", 0)
+        self.time_ms = self.sf_integer("time", 0)
         self.timer: Timer | None = None
 
     def started(self) -> None:
@@ -434,7 +443,7 @@ class Delay(EventCompound):
     and end with its record; without an action end normally after ``time``."""
 
     def deploy(self) -> None:
-        self.time_ms = integer_attribute(self, "time", 0)
+        self.time_ms = self.sf_integer("time", 0)
 
     def started(self) -> None:
         if self.time_ms > 0:
@@ -576,9 +585,9 @@ class DetachingCompound(Compound):
     Beware: one that terminates without detaching itself takes its parent down with it."""
 
     def deploy(self) -> None:
-        self.detach_downwards = boolean_attribute(self, "detachDownwards", True)
-        self.detach_upwards = boolean_attribute(self, "detachUpwards", True)
-        self.auto_destruct = boolean_attribute(self, "autoDestruct", True)
+        self.detach_downwards = self.sf_boolean("detachDownwards", True)
+        self.detach_upwards = self.sf_boolean("detachUpwards", True)
+        self.auto_destruct = self.sf_boolean("autoDestruct", True)
 
     def started(self) -> None:
         if self.detach_upwards and self.sf_parent() is not None:
@@ -601,10 +610,10 @@ class Terminator(EventPrim):
     ends abnormally with the reason."""
 
     def deploy(self) -> None:
-        self.kill_type = string_attribute(self, "type", "normal")
-        self.self_type = string_attribute(self, "selftype", "normal")
-        self.description = string_attribute(self, "description", "terminator action")
-        self.detach_first = boolean_attribute(self, "detachFirst", False)
+        self.kill_type = self.sf_string("type", "normal")
+        self.self_type = self.sf_string("selftype", "normal")
+        self.description = self.sf_string("description", "terminator action")
+        self.detach_first = self.sf_boolean("detachFirst", False)
 
     def start(self) -> None:
         me = self.sf_complete_name()
@@ -630,8 +639,8 @@ class DoNothing(EventPrim):
     ``terminationType`` (``"none"``: never). ``message``, if given, is logged at start."""
 
     def deploy(self) -> None:
-        self.time_ms = integer_attribute(self, "time", 10000)
-        self.termination_type = string_attribute(self, "terminationType", "normal")
+        self.time_ms = self.sf_integer("time", 10000)
+        self.termination_type = self.sf_string("terminationType", "normal")
 
     def start(self) -> None:
         message = self.sf_resolve("message", None)
@@ -666,9 +675,6 @@ __all__ = [
     "Terminator",
     "Timeout",
     "Try",
-    "boolean_attribute",
     "finish",
-    "integer_attribute",
     "record_description",
-    "string_attribute",
 ]
