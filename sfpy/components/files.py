@@ -36,6 +36,7 @@ def file_attribute(component: Prim, name: str, required: bool = True) -> Path | 
 class TouchFile(Prim):
     """Create ``filename`` (or set its time to ``timestamp``, seconds since 1970; -1 or
     absent: now) when started."""
+    declared_attributes = frozenset('URI absolutePath dir filename timestamp'.split())  # what it reads
 
     def deploy(self) -> None:
         path = file_attribute(self, "filename")
