@@ -214,11 +214,16 @@ def check_schema_element(call: Call) -> bool:
         value = None  # the common case for optional entries: no lookup needed
     else:
         value = _checked_value(call, name)
+    # Point at the user's line (the checked attribute, or the component lacking it), not at
+    # the schema entry, which is often in sfpy's library.
+    where = call.position
+    if isinstance(checked, ComponentDescription):
+        where = checked.positions.get(name) or checked.position or where
     if value is None:
         if optional:
             return True
         raise AssertionError_(
-            f"{error}non-optional attribute {shown} is missing", position=call.position
+            f"{error}non-optional attribute {shown} is missing", position=where
         )
 
     try:
@@ -233,23 +238,23 @@ def check_schema_element(call: Call) -> bool:
             if not ok:
                 raise AssertionError_(
                     f"{error}(lazy) reference value for non-reference eager attribute {shown}",
-                    position=call.position,
+                    position=where,
                 )
         elif binding == "lazy":
             raise AssertionError_(
                 f"{error}non-reference value found for lazy attribute {shown}",
-                position=call.position,
+                position=where,
             )
         elif not _valid_class(schema_class, value, name):
             raise AssertionError_(
                 f"{error}wrong class found for attribute {shown}, expected: "
                 f"{_class_text(schema_class)}, found: {_found_class(value)}",
-                position=call.position,
+                position=where,
             )
     except KeyError as missing:
         raise AssertionError_(
             f"error checking attribute {shown}: class not found: {missing.args[0]}",
-            position=call.position,
+            position=where,
         ) from None
     return True
 
