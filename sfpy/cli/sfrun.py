@@ -393,6 +393,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
     sf_config = load(args.file, args.include_dirs)
     parse_time = time.monotonic() - began
+    from sfpy.engine.deployer import attribute_warnings
+
+    for warning in attribute_warnings(sf_config, APP_NAME):  # startScrpit: did you mean …?
+        print(warning, file=sys.stderr)
     if args.check:
         Process("sfRunCheck").check(sf_config, APP_NAME)
         print(f"{args.file}: OK (resolved, every sfClass registered; nothing deployed)")

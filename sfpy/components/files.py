@@ -48,6 +48,7 @@ def _journal_of(component: Prim) -> Any:
 class TouchFile(Prim):
     """Create ``filename`` (or set its time to ``timestamp``, seconds since 1970; -1 or
     absent: now) when started."""
+    declared_attributes = frozenset('URI absolutePath dir filename timestamp'.split())  # what it reads
 
     def deploy(self) -> None:
         path = file_attribute(self, "filename")

@@ -113,6 +113,7 @@ class BashShell(Prim):
     """The shell service (SmartFrog's SFScriptExecutionImpl): runs submitted commands and
     scripts with the component's ``dir``, ``envProperties``, ``timeout`` and ``parallel``,
     logging each. See :class:`ShellRunner` for :meth:`run` and :meth:`run_script`."""
+    declared_attributes = frozenset('dir envProperties exec name parallel timeout'.split())  # what it reads
 
     runner: ShellRunner | None = None
 
@@ -167,6 +168,7 @@ class ScriptFailed(EngineError):
 
 class Script(Prim):
     """Scripts run in the lifecycle (SmartFrog's SFScriptImpl); see the module docstring."""
+    declared_attributes = frozenset('autoTerminate deployScript shell startScript terminateScript'.split())  # what it reads
 
     SCRIPTS = ("deployScript", "startScript", "terminateScript")
     _private: ShellRunner | None = None
@@ -237,6 +239,7 @@ class Script(Prim):
 
 class BashProcess(Prim):
     """A long-lived command (SmartFrog's SFProcessExecutionImpl); see the module docstring."""
+    declared_attributes = frozenset('autoStart cmd detach dir envProperties exitCode pid restart terminate'.split())  # what it reads
 
     process: subprocess.Popen | None = None
 

@@ -68,6 +68,7 @@ class TestBlock(EventCompound):
     sfShould… attributes) it terminates with the action's record; otherwise it honours
     ``sfShouldTerminate``/``sfShouldDetach``/``sfShouldTerminateQuietly`` (default: keep
     running, as SmartFrog's)."""
+    declared_attributes = frozenset('action expectTimeout timeout'.split())  # what it reads
 
     __test__ = False  # not a pytest class
 
@@ -141,6 +142,7 @@ class TestCompound(EventCompound):
     abnormally, a success terminates it normally unless ``sfShouldTerminate`` is false.
     ``condition`` (run only when a condition holds) is not supported.
     """
+    declared_attributes = frozenset('action condition exceptions exitText exitType expectTerminate testTimeout tests undeployAfter'.split())  # what it reads
 
     __test__ = False
 
@@ -314,6 +316,7 @@ class Fail(Prim):
     """SmartFrog's FailComponent: ``delay`` seconds after start (0: at once), if
     ``condition`` holds, terminate with ``message`` — normally if ``normal``, else
     abnormally; ``detach`` detaches first, ``notifyParent false`` terminates quietly."""
+    declared_attributes = frozenset('condition delay detach message normal notifyParent'.split())  # what it reads
 
     def start(self) -> None:
         self.condition = self.sf_resolve("condition", True) is True
@@ -344,6 +347,7 @@ class Fail(Prim):
 class ExceptionThrower(Prim):
     """Fails on purpose: in deploy (``throwOnDeploy``), start (``throwOnStartup``, default)
     or ping (``throwOnPing``) with "``classname``: ``message``"."""
+    declared_attributes = frozenset('classname message throwOnDeploy throwOnPing throwOnStartup'.split())  # what it reads
 
     def _throw(self, flag: str, default: bool) -> None:
         if self.sf_boolean(flag, default):
@@ -377,6 +381,7 @@ class Assert(Prim):
     ``attributeEquals`` as text, or a vector with ``attributeVectorMinLength``,
     ``attributeVectorMaxLength``, element ``attributeVectorIndex`` = ``attributeVectorValue``.
     """
+    declared_attributes = frozenset('attribute attributeEquals attributeVectorIndex attributeVectorMaxLength attributeVectorMinLength attributeVectorValue checkOnLiveness checkOnStartup dirExists equalityIgnoresCase equalsString1 equalsString2 evaluatesFalse evaluatesTrue fileExists isFalse isTrue message reference referenceRequired'.split())  # what it reads
 
     def start(self) -> None:
         if self.sf_resolve("checkOnStartup", True) is True:
@@ -515,6 +520,7 @@ def _evaluate(target: Any, method: str) -> bool:
 class PingTarget(Prim):
     """Pings ``target`` (a LAZY link to a component) at start and on every liveness check;
     its failure is this component's. After the start check it honours sfShouldTerminate."""
+    declared_attributes = frozenset({'target'})  # names it reads (misspelling warnings)
 
     def _ping_target(self) -> None:
         target = self.sf_resolve("target")
@@ -539,6 +545,7 @@ class BooleanValues(Prim):
     start, if ``toggle``, flip its ``value`` (absent reads as true) and set the same value on
     ``target`` (a LAZY link to a component), then honour sfShouldTerminate & co. Offers the
     test methods getTrue, getFalse and getValue (for Assert's evaluatesTrue)."""
+    declared_attributes = frozenset('target toggle value'.split())  # what it reads
 
     EVALUABLE = ("getTrue", "getFalse", "getValue")
 

@@ -128,6 +128,7 @@ class Prim:
     Attribute access goes through :meth:`sf_resolve` (LAZY references are resolved every
     time). ``self.log`` is a logger that names the component.
     """
+    declared_attributes = frozenset('sfClass sfCodeBase sfDeployerClass sfExport sfLivenessDelay sfLivenessFactor sfProcessComponentName sfProcessHost sfProcessName sfShouldDetach sfShouldTerminate sfShouldTerminateQuietly sfSyncTerminate terminateTimeout'.split())  # what it reads
 
     #: SmartFrog's attribute for the child-less component; Compound sets it True.
     is_compound = False

@@ -89,6 +89,7 @@ class EventCompound(Compound):
     old notation, the eager attributes of a description called ``actions``. Subclasses use
     :meth:`actions` / :meth:`action` and :meth:`create_child`.
     """
+    declared_attributes = frozenset({'action', 'actions'})  # names it reads (misspelling warnings)
 
     deploy_children_with_parent = False
 
@@ -191,6 +192,7 @@ class Parallel(EventCompound):
     ``asynchCreateChild``, ``terminateOnAbnormalChildDeploy false`` only logs it). Without
     actions it keeps running unless ``terminateOnEmptyDeploy`` is true.
     """
+    declared_attributes = frozenset('asynchCreateChild terminateOnAbnormalChildDeploy terminateOnAbnormalChildTermination terminateOnEmptyDeploy'.split())  # what it reads
 
     #: Container overrides: ends of children never end it.
     ignore_child_ends = False
@@ -298,6 +300,7 @@ class Retry(EventCompound):
     progress (1, 2, …). The children are named ``running_0``, ``running_1``, … The first
     normal end ends the Retry with that record; when the retries are used up the last
     abnormal record is the Retry's."""
+    declared_attributes = frozenset({'count', 'retry'})  # names it reads (misspelling warnings)
 
     def deploy(self) -> None:
         self.action()
@@ -359,6 +362,7 @@ class Repeat(EventCompound):
     timer instead: the current thread is let go and the loop goes on in the application's
     lifecycle worker, one thread hop per slice.
     """
+    declared_attributes = frozenset({'count', 'repeat'})  # names it reads (misspelling warnings)
 
     def deploy(self) -> None:
         self._action = self.action()
@@ -398,6 +402,7 @@ class Repeat(EventCompound):
 class _TimedAction(EventCompound):
     """Run the action (as child ``action``) and end with its record; a timer of ``time`` ms
     (when > 0) started with it calls :meth:`time_up`."""
+    declared_attributes = frozenset({'time'})  # names it reads (misspelling warnings)
 
     def deploy(self) -> None:
         self.action()
@@ -441,6 +446,7 @@ class During(_TimedAction):
 class Delay(EventCompound):
     """Create the (optional) action ``time`` milliseconds after start, as child ``action``,
     and end with its record; without an action end normally after ``time``."""
+    declared_attributes = frozenset({'time'})  # names it reads (misspelling warnings)
 
     def deploy(self) -> None:
         self.time_ms = self.sf_integer("time", 0)
@@ -535,6 +541,7 @@ class Run(EventCompound):
     otherwise it becomes an application of the process, named ``newComponentName`` if given.
     A failure to deploy or start it ends the Run abnormally.
     """
+    declared_attributes = frozenset('asName newComponentName newComponentParent parent'.split())  # what it reads
 
     def deploy(self) -> None:
         self.action()
@@ -583,6 +590,7 @@ class DetachingCompound(Compound):
     an application of the process, named by its ``sfProcessComponentName`` if it has one)
     and then terminate (``autoDestruct``, after detaching its children). Defaults: all true.
     Beware: one that terminates without detaching itself takes its parent down with it."""
+    declared_attributes = frozenset('autoDestruct detachDownwards detachUpwards'.split())  # what it reads
 
     def deploy(self) -> None:
         self.detach_downwards = self.sf_boolean("detachDownwards", True)
@@ -608,6 +616,7 @@ class Terminator(EventPrim):
     ``type`` and ``description`` (detaching it first when ``detachFirst``), then terminate
     itself with ``selftype``. If ``kill`` cannot be resolved or terminated, the Terminator
     ends abnormally with the reason."""
+    declared_attributes = frozenset('description detachFirst kill selftype type'.split())  # what it reads
 
     def deploy(self) -> None:
         self.kill_type = self.sf_string("type", "normal")
@@ -637,6 +646,7 @@ class Terminator(EventPrim):
 class DoNothing(EventPrim):
     """Wait ``time`` milliseconds after start, then terminate with a record of type
     ``terminationType`` (``"none"``: never). ``message``, if given, is logged at start."""
+    declared_attributes = frozenset('message terminationType time'.split())  # what it reads
 
     def deploy(self) -> None:
         self.time_ms = self.sf_integer("time", 10000)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import shlex
 import struct
 import sys
 import time
@@ -364,6 +365,20 @@ def _concatenate(call: Call) -> Any:
     return _fold(call, lambda a, b: java_string(a) + java_string(b))
 
 
+def _shell_quote(call: Call) -> str:
+    """ShellQuote (sfpy's own): each parameter, in order, as one bash word that bash reads back
+    unchanged, whatever it holds (``;``, ``$(…)``, quotes, newlines, nothing); a vector gives
+    one word per element; the words are joined by spaces. For values put into a Script line."""
+    words: list[str] = []
+    for value in call.params.values():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, (list, ComponentDescription)) or item is NULL:
+                raise call.fail(f"cannot quote a {type_name(item)} as a shell word")
+            words.append(shlex.quote(java_string(item)))
+    return " ".join(words)
+
+
 def _append(call: Call) -> list:
     result: list = []
     for key, value in call.params.items():
@@ -675,6 +690,7 @@ register_function("Divide", _divide, "divide")
 register_function("Mod", _mod, "mod")
 register_function("Concatenate", _concatenate, "concat")
 register_function("Append", _append, "append")
+register_function("ShellQuote", _shell_quote, "shellQuote")
 register_function("Vector", _vector, "vector")
 register_function("Format", _format, "formatString")
 register_function("And", _and, "and")

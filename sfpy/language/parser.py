@@ -148,7 +148,7 @@ def describe_expected(names: Iterable[str]) -> str:
     if ATTRIBUTE_STARTERS <= names:
         words.append("an attribute")
         names -= ATTRIBUTE_STARTERS | {"_SEMI"}
-    words += sorted({_terminal_name(n) for n in names})
+    words += sorted({_terminal_name(n) for n in names if n.isupper()})
     if len(words) > 8:
         return ", ".join(words[:7]) + ", …"
     if len(words) == 1:
@@ -612,7 +612,8 @@ class _Driver:
 
     def _unexpected(self, token: Token, state_stack: list[int]) -> UnexpectedToken:
         """lark's error, listing only the terminals that would really have been accepted."""
-        candidates = [s for s in self.states[state_stack[-1]] if s.isupper() or s[0] == "_"]
+        # Terminals only: lark's rule names (``__vector_star_6``) are never shown to a user.
+        candidates = [s for s in self.states[state_stack[-1]] if s.isupper()]
         expected = {s for s in candidates if self._accepts(state_stack, s)}
         return UnexpectedToken(token, expected or set(candidates), state=None)
 
@@ -950,9 +951,51 @@ class _Parser:
         if token.type == "_RBRACE" and token in lexer.stray_braces:
             message = "unexpected '}': there is no open '{' for it to close"
         operators = set(BINARY_OPERATORS) | set(NARY_OPERATORS)
+        if (
+            token.type in operators
+            and not expected_names & operators
+            and not message.startswith("unterminated")
+        ):
+            if "_RBRACKET" in expected_names:
+                message += (
+                    f"; an operator inside a vector needs parentheses: "
+                    f"[(a {token} b), …], not [a {token} b, …]"
+                )
+            else:
+                message += f"; an operator needs parentheses around it: (a {token} b)"
+        if token.type == "_RBRACE" and "_SEMI" in expected_names and token not in lexer.stray_braces:
+            before = _end_of_previous(text, token.start_pos)
+            if before is not None:
+                line, column = before
+                message = (
+                    f"missing ';' or value after {_previous_word(text, token.start_pos)!r} "
+                    "(before the '}' that closes its description)"
+                )
+                position = self.position(line, column)
         if token.type == "NUMBER" and str(token).startswith("-") and error.expected & operators:
             message += f" ('{token}' is read as a negative number: write '- {str(token)[1:]}')"
         return DescriptionError(message, position=position)
+
+
+def _end_of_previous(text: str, offset: int) -> tuple[int, int] | None:
+    """(line, column) just after the last character written before ``offset``, skipping blanks
+    (a mistake at the end of a statement is shown there, not at the next line's brace)."""
+    end = offset
+    while end > 0 and text[end - 1] in " \t\r\n":
+        end -= 1
+    if end == 0 or "/" in text[end - 1 : offset] or "\n" not in text[end:offset]:
+        return None  # on the same line (the caret is close already) or after a comment
+    line = text.count("\n", 0, end) + 1
+    column = end - (text.rfind("\n", 0, end) + 1) + 1
+    return line, column
+
+
+def _previous_word(text: str, offset: int) -> str:
+    head = text[:offset].rstrip()
+    start = len(head)
+    while start > 0 and not head[start - 1].isspace() and head[start - 1] not in ";{}":
+        start -= 1
+    return head[start:] or head[-1:]
 
 
 def _skip_statement(text: str, position: SourcePosition | None, lexer: SfLexer) -> str | None:

@@ -22,10 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sfpy.errors import SfpyError
 from sfpy.language.functions import FUNCTION_CLASS, FUNCTION_PHASE, Call, register_function
 from sfpy.language.model import (
-    HERE,
     NULL,
     PARENT,
     ApplyReference,
@@ -39,6 +37,7 @@ from sfpy.language.model import (
     type_name,
 )
 from sfpy.language.references import (
+    MISSING,
     LazyReferenceError,
     ResolutionError,
     path_text,
@@ -206,25 +205,25 @@ def check_schema_element(call: Call) -> bool:
         )
     shown = _name_and_description(name, description)
 
-    # The schema's parent (the ASSERT's holder) is the description being checked.
-    target = Reference((RefPart(PARENT), RefPart(HERE, name)))
+    # The schema's parent (the ASSERT's holder) is the description being checked. Only a
+    # name that is not there counts as absent: a value that is there but cannot be resolved
+    # (a misspelled reference inside it) is an error, reported where it is written.
     value: Any
     checked = getattr(call.holder, "parent", None)
     if isinstance(checked, ComponentDescription) and name not in checked.attributes:
         value = None  # the common case for optional entries: no lookup needed
     else:
-        try:
-            value = call.resolver.resolve(target, call.holder)
-        except LazyReferenceError:
-            value = _LazyMarker()
-        except SfpyError:  # not there (the engine's resolver raises its own kind of error)
-            value = None
-
+        value = _checked_value(call, name)
+    # Point at the user's line (the checked attribute, or the component lacking it), not at
+    # the schema entry, which is often in sfpy's library.
+    where = call.position
+    if isinstance(checked, ComponentDescription):
+        where = checked.positions.get(name) or checked.position or where
     if value is None:
         if optional:
             return True
         raise AssertionError_(
-            f"{error}non-optional attribute {shown} is missing", position=call.position
+            f"{error}non-optional attribute {shown} is missing", position=where
         )
 
     try:
@@ -239,25 +238,49 @@ def check_schema_element(call: Call) -> bool:
             if not ok:
                 raise AssertionError_(
                     f"{error}(lazy) reference value for non-reference eager attribute {shown}",
-                    position=call.position,
+                    position=where,
                 )
         elif binding == "lazy":
             raise AssertionError_(
                 f"{error}non-reference value found for lazy attribute {shown}",
-                position=call.position,
+                position=where,
             )
         elif not _valid_class(schema_class, value, name):
             raise AssertionError_(
                 f"{error}wrong class found for attribute {shown}, expected: "
                 f"{_class_text(schema_class)}, found: {_found_class(value)}",
-                position=call.position,
+                position=where,
             )
     except KeyError as missing:
         raise AssertionError_(
             f"error checking attribute {shown}: class not found: {missing.args[0]}",
-            position=call.position,
+            position=where,
         ) from None
     return True
+
+
+def _checked_value(call: Call, name: str) -> Any:
+    """The value of attribute ``name`` of the checked description (the schema's parent):
+    None when it has no such attribute, a marker when it is LAZY; any other failure to
+    resolve it is raised, marked to be reported where the value is written."""
+    resolver = call.resolver
+    context = resolver.context
+    try:
+        checked = resolver.resolve(Reference((RefPart(PARENT),)), call.holder)
+    except LazyReferenceError:
+        return _LazyMarker()
+    if not context.is_node(checked):
+        return None
+    found = context.lookup(checked, name, False)
+    if found is MISSING:
+        return None
+    try:
+        return resolver.chain(found, checked, name)
+    except LazyReferenceError:
+        return _LazyMarker()
+    except ResolutionError as error:
+        error.in_checked_value = True
+        raise
 
 
 def _class_text(schema_class: Any) -> str:

@@ -140,6 +140,9 @@ class ResolutionError(DescriptionError):
     """
 
     origin: tuple[int, Any] | None = None  # (id(holder), key) of the attribute that failed first
+    # A schema check met this failure resolving the checked attribute's value: it is that
+    # attribute's mistake, reported where the value is written, not the schema's.
+    in_checked_value: bool = False
 
     def __init__(self, message: str, *, detail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("phase", "link")
@@ -804,7 +807,7 @@ class Resolver:
                 value = self.chain(comp.attributes[name], comp, name)
             except ResolutionError as error:
                 if not isinstance(error, LazyReferenceError):
-                    if not isinstance(error, CycleError):
+                    if not isinstance(error, CycleError) and not error.in_checked_value:
                         error.path = None  # reported as the assertion's failure, where it is held
                         error.origin = None
                     raise

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from importlib import resources
 from typing import Any
 
 from sfpy.language.errors import DescriptionError, did_you_mean
@@ -257,7 +259,9 @@ class _TypePhase:
             self._error(f"cannot extend {reference_text(ref)}: it is a LAZY reference", cd, ref)
             return None
         except ResolutionError as error:
-            self._error(f"cannot extend {reference_text(ref)}: {error.detail}", cd, ref)
+            self._error(
+                f"cannot extend {reference_text(ref)}: {error.detail}{_include_hint(ref)}", cd, ref
+            )
             return None
         if not isinstance(target, ComponentDescription):
             self._error(
@@ -425,6 +429,47 @@ class _TypePhase:
             phase="type",
             path=path_text(via[0]) if via is not None else path_text(target),
         )
+
+
+# The include files of sfpy's library that a description most often forgets, in the order a
+# hint prefers them (components.sf includes the functions and predicates).
+_LIBRARY_FILES = (
+    "org/smartfrog/components.sf",
+    "org/smartfrog/services/shellscript/components.sf",
+    "org/smartfrog/sfcore/workflow/components.sf",
+)
+_library_names: dict[str, str] | None = None
+_library_lock = threading.Lock()
+
+
+def _include_hint(ref: Reference) -> str:
+    """`` (did you forget #include "…"?)`` when a one-word prototype names a template of
+    sfpy's library, such as ``Compound``."""
+    if len(ref.parts) != 1 or not isinstance(ref.parts[0].name, str):
+        return ""
+    include = _library().get(ref.parts[0].name)
+    return f'; did you forget #include "{include}"?' if include else ""
+
+
+def _library() -> dict[str, str]:
+    """Top-level template name -> the library file that defines it (read once, on demand)."""
+    global _library_names
+    with _library_lock:
+        if _library_names is None:
+            from sfpy.language.parser import parse_file
+
+            names: dict[str, str] = {}
+            root = resources.files("sfpy.descriptions")
+            for include in _LIBRARY_FILES:
+                try:
+                    parsed = parse_file(str(root.joinpath(include)))
+                except DescriptionError:
+                    continue
+                for key in parsed.attributes:
+                    if isinstance(key, str):
+                        names.setdefault(key, include)
+            _library_names = names
+        return _library_names
 
 
 def _copy(value: Any, parent: ComponentDescription | None, count: list[int]) -> Any:

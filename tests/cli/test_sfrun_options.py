@@ -71,3 +71,15 @@ def test_recover_takes_no_file_and_run_needs_one(tmp_path):
     assert result.returncode == 2 and "FILE" in result.stderr
     result = run("--recover", "--run-dir", str(tmp_path / "none"))
     assert result.returncode == 0 and result.stdout == f"no runs in {tmp_path / 'none'}\n"
+
+
+def test_a_misspelled_attribute_gets_a_did_you_mean_warning(tmp_path):
+    path = tmp_path / "typo.sf"
+    path.write_text(
+        '#include "org/smartfrog/components.sf"\n'
+        '#include "org/smartfrog/services/shellscript/components.sf"\n'
+        'sfConfig extends Script { startScrpit "echo hi"; }\n'
+    )
+    result = run("--check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "startScript" in result.stderr
