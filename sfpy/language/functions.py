@@ -32,6 +32,7 @@ import operator
 import shlex
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from sfpy.language.model import (
 )
 from sfpy.language.references import (
     ResolutionError,
+    _Deeper,
     path_text,
     reference_text,
 )
@@ -155,9 +157,7 @@ def call_function(
     call = Call(short, params, comp, holder, resolver, position)
     try:
         return function(call)
-    except DescriptionError:
-        raise
-    except RecursionError:
+    except (DescriptionError, _Deeper, RecursionError):
         raise
     except Exception as error:  # noqa: BLE001 - a user's function must not leak a traceback
         raise FunctionError(f"{short} failed: {error}", position=position) from None
@@ -166,8 +166,9 @@ def call_function(
 def reset_state() -> None:
     """Start ``Next`` and ``Random`` afresh (each process starts fresh, as a JVM does)."""
     global _next_last, _random
-    _next_last = -1
-    _random = None
+    with _STATE_LOCK:
+        _next_last = -1
+        _random = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +469,9 @@ def _switch(call: Call) -> Any:
 # Stateful and environmental functions
 # ---------------------------------------------------------------------------------------------
 
+# Next and Random are process-wide, as SmartFrog's are JVM-wide; descriptions resolved in
+# several threads at once share them, so every change happens under this lock.
+_STATE_LOCK = threading.Lock()
 _next_last = -1
 
 
@@ -476,11 +480,12 @@ def _next(call: Call) -> int:
     base = call.params.get("base", 0)
     if isinstance(base, bool) or not isinstance(base, int) or isinstance(base, Long):
         raise call.fail(f"'base' must be an Integer, found {type_name(base)}")
-    if base > _next_last:
-        _next_last = int(base)
-    else:
-        _next_last += 1
-    return _next_last
+    with _STATE_LOCK:
+        if base > _next_last:
+            _next_last = int(base)
+        else:
+            _next_last += 1
+        return _next_last
 
 
 class JavaRandom:
@@ -514,17 +519,18 @@ def _int_param(call: Call, name: str, default: int) -> int:
 
 def _random_function(call: Call) -> Any:
     global _random
-    if _random is None:
-        seed = call.params.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise call.fail(f"'seed' must be an Integer or a Long, found {type_name(seed)}")
-        _random = JavaRandom(None if seed is None else int(seed))
+    with _STATE_LOCK:
+        if _random is None:
+            seed = call.params.get("seed")
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                raise call.fail(f"'seed' must be an Integer or a Long, found {type_name(seed)}")
+            _random = JavaRandom(None if seed is None else int(seed))
+        number = _random.next_float()
     is_int = call.params.get("integer", False)
     if not isinstance(is_int, bool):
         raise call.fail(f"'integer' must be a Boolean, found {type_name(is_int)}")
     low = _int_param(call, "min", 0)
     high = _int_param(call, "max", 10)
-    number = _random.next_float()
     if not is_int:
         return _single(number)
     if high < low:

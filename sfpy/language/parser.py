@@ -670,9 +670,10 @@ def _machinery() -> tuple[_Driver, _Builder, SfLexer]:
 class _Parser:
     """State of one top-level parse: include search path, files read, unique-name counter."""
 
-    _unique_counter = 0
-
     def __init__(self, include_dirs: Sequence[str | os.PathLike[str]]) -> None:
+        # uniqueN names are numbered per top-level parse (they need only be unique within
+        # one description), so the same text always gives the same names, in any thread.
+        self.unique_counter = 0
         self.include_dirs = [Path(d) for d in include_dirs]
         env = os.environ.get("SFPY_PATH", "")
         self.env_dirs = [Path(d) for d in env.split(os.pathsep) if d]
@@ -693,8 +694,8 @@ class _Parser:
         return SourcePosition(self.filename, line, column)
 
     def unique_name(self) -> str:
-        _Parser._unique_counter += 1
-        return f"unique{_Parser._unique_counter}"
+        self.unique_counter += 1
+        return f"unique{self.unique_counter}"
 
     # -- include files ---------------------------------------------------------------------
     def find_include(self, name: str, codebase: Sequence[Path] = ()) -> Path | None:

@@ -107,6 +107,11 @@ __all__ = [
 
 SF_LOCAL = "sfLocal"
 MAX_CHAIN_DEPTH = 2000  # nested resolutions (link chains, functions inside functions)
+# The link phase resolves at most this many references inside one another by recursion; a
+# deeper one is deferred: resolved first on the phase's own stack, then the work that needed
+# it starts again and finds its value. So chains thousands long resolve within Python's
+# default recursion limit, in any thread.
+SOFT_DEPTH = 40
 
 
 class _Missing:
@@ -148,6 +153,21 @@ class ResolutionError(DescriptionError):
         kwargs.setdefault("phase", "link")
         super().__init__(message, **kwargs)
         self.detail = detail if detail is not None else message
+
+
+class _Deeper(Exception):  # noqa: N818 - not an error: a request to resolve something first
+    """Resolution nests deeper than SOFT_DEPTH: ``holder[key]`` is to be resolved first.
+
+    Not a ResolutionError, so that nothing on the way (OPTIONAL, ATTRIB's search upwards,
+    a schema check) mistakes it for a failure.
+    """
+
+    def __init__(self, holder: Any, key: Any, value: Any, waiting: Iterable[Any]) -> None:
+        super().__init__("resolution deferred")
+        self.holder = holder
+        self.key = key
+        self.value = value
+        self.waiting = tuple(waiting)  # the resolutions in progress that need it
 
 
 class _Consequence(ResolutionError):
@@ -532,6 +552,9 @@ class Resolver:
         # Descriptions being link-resolved (id -> cd) and those finished (kept alive so ids stay unique).
         self._walking: dict[int, ComponentDescription] = {}
         self._walked: dict[int, ComponentDescription] = {}
+        # Deferred resolutions (link phase): (id(holder), key) -> (holder, ok, value or error).
+        self._early: dict[tuple[int, Any], tuple[Any, bool, Any]] = {}
+        self._nodefer = False
 
     # -- references --------------------------------------------------------------------------
     def resolve(self, ref: Reference, node: Any, start: int = 0) -> Any:
@@ -671,6 +694,14 @@ class Resolver:
             marker = (id(holder), key)
             if marker in self._reported:
                 raise _Consequence(f"{path_text(holder, key)} could not be resolved", position=None)
+            if self.memoize:
+                early = self._early.get(marker)
+                if early is not None:
+                    if early[1]:
+                        return early[2]
+                    raise early[2]
+                if self._depth >= SOFT_DEPTH and not self._nodefer:
+                    raise _Deeper(holder, key, value, self._active)
             try:
                 with self._guard(holder, key, value):
                     if isinstance(value, Reference):
@@ -680,13 +711,17 @@ class Resolver:
                         return self.evaluate_assertion(value, holder)
                     else:
                         return self.evaluate(value, holder)
-            except (LazyReferenceError, CycleError, _Consequence):
+            except (LazyReferenceError, CycleError, _Consequence) as error:
+                if self.memoize:  # the link phase: it fails the same way every time
+                    self._early[marker] = (holder, False, error)
                 raise
             except ResolutionError as error:
                 if error.origin is None:
                     error.origin = marker
                     if error.path is None:
                         error.path = path_text(holder, key)
+                if self.memoize:
+                    self._early[marker] = (holder, False, error)
                 raise
             if (
                 self.memoize
@@ -852,8 +887,10 @@ class Resolver:
         iterators: list[Iterator[Any]] = [iter(list(cd.attributes))]
         walking = self._walking
         walking[id(cd)] = cd
+        retry: Any = MISSING
         while iterators:
-            key = next(iterators[-1], MISSING)
+            key = next(iterators[-1], MISSING) if retry is MISSING else retry
+            retry = MISSING
             if key is MISSING:
                 done = nodes.pop()
                 iterators.pop()
@@ -861,12 +898,78 @@ class Resolver:
                 self._walked[id(done)] = done
                 continue
             node = nodes[-1]
-            target = self._link_value(node, key, errors)
+            try:
+                target = self._link_value(node, key, errors)
+            except _Deeper as deeper:
+                if self._depth:  # inside another resolution: the outermost walk settles it
+                    for unfinished in nodes:
+                        walking.pop(id(unfinished), None)
+                    raise
+                circle = self._settle(deeper)
+                if circle is not None:
+                    self._circle(node, key, errors, circle)
+                    continue
+                retry = key
+                continue
             if target is not None:
                 walking[id(target)] = target
                 nodes.append(target)
                 iterators.append(iter(list(target.attributes)))
         return errors
+
+    def _circle(self, node: Any, key: Any, errors: list, circle: CycleError) -> None:
+        """What is deferred goes round in a circle: resolve ``node[key]`` again without
+        deferring, so the cycle is reported from there with every step; a circle too long
+        for that is reported with the steps where it was deferred."""
+        before = len(errors)
+        self._nodefer = True
+        try:
+            self._link_value(node, key, errors)
+        finally:
+            self._nodefer = False
+        found = errors[before:]
+        if not any(isinstance(error, CycleError) for error in found):
+            del errors[before:]
+            circle.position = circle.path = None  # shown where the walk met it
+            errors.append(_locate(circle, node, key, node.attributes.get(key)))
+            self._reported.add((id(node), key))
+
+    def _settle(self, first: _Deeper) -> CycleError | None:
+        """Resolve deferred attributes, deepest first, on an explicit stack (see SOFT_DEPTH);
+        a CycleError (not raised) when they need one another in a circle."""
+        pending = [first]
+        # Every resolution waiting for a deferred one, with the index of the pending entry.
+        waiting: dict[tuple[int, Any], int] = dict.fromkeys(first.waiting, 0)
+        while pending:
+            deeper = pending[-1]
+            marker = (id(deeper.holder), deeper.key)
+            try:
+                value = self.chain(deeper.value, deeper.holder, deeper.key)
+            except _Deeper as more:
+                needed = (id(more.holder), more.key)
+                if needed in waiting:  # what is waiting needs itself: a circle
+                    start = waiting[needed]
+                    markers = [(id(d.holder), d.key) for d in pending]
+                    steps = [path_text(d.holder, d.key) for d in pending[start:]]
+                    steps.append(path_text(more.holder, more.key))
+                    error = CycleError(  # only the deferred steps: the others in between
+                        f"cyclic reference: {' -> … -> '.join(steps)}",
+                        position=getattr(more.value, "position", None)
+                        or _position_of(more.holder, more.key),
+                        path=path_text(more.holder, more.key),
+                    )
+                    error.members = frozenset(markers[start:])
+                    return error
+                pending.append(more)
+                for one in more.waiting:
+                    waiting.setdefault(one, len(pending) - 1)
+                continue
+            except ResolutionError as error:
+                self._early[marker] = (deeper.holder, False, error)
+            else:
+                self._early[marker] = (deeper.holder, True, value)
+            pending.pop()
+        return None
 
     def _link_params(self, comp: ComponentDescription) -> list[DescriptionError]:
         """``link_resolve`` for a function's parameters (a flat loop: this runs very often)."""
@@ -874,11 +977,13 @@ class Resolver:
         if id(comp) in self._walked:
             return errors
         self._walking[id(comp)] = comp
-        for key in list(comp.attributes):
-            target = self._link_value(comp, key, errors)
-            if target is not None:
-                errors.extend(self.link_resolve(target))
-        self._walking.pop(id(comp), None)
+        try:
+            for key in list(comp.attributes):
+                target = self._link_value(comp, key, errors)
+                if target is not None:
+                    errors.extend(self.link_resolve(target))
+        finally:
+            self._walking.pop(id(comp), None)
         self._walked[id(comp)] = comp
         return errors
 
@@ -900,6 +1005,14 @@ class Resolver:
                     raise self._cycle(node, key, value)
                 if self._depth >= MAX_CHAIN_DEPTH:
                     raise _too_deep(node, key, value)
+                early = self._early.get(marker) if self.memoize else None
+                if early is not None:
+                    if not early[1]:
+                        raise early[2]
+                    result = early[2]
+                    raise _Settled
+                if self.memoize and self._depth >= SOFT_DEPTH and not self._nodefer:
+                    raise _Deeper(node, key, value, self._active)
                 active[marker] = (node, key, value)
                 self._depth += 1
                 try:
@@ -915,6 +1028,8 @@ class Resolver:
                 finally:
                     active.pop(marker, None)
                     self._depth -= 1
+            except _Settled:
+                pass  # resolved ahead (deferred), ``result`` holds the value
             except LazyReferenceError:
                 if isinstance(value, (Reference, ApplyReference)) and not value.lazy:
                     node.attributes[key] = value.with_flags(lazy=True)
@@ -962,6 +1077,10 @@ class Resolver:
             position=_position_of(node, key) if key is not None else target.position,
             path=where,
         )
+
+
+class _Settled(Exception):  # noqa: N818 - control flow inside _link_value only
+    """The attribute was resolved ahead of the walk (deferred): its value is known."""
 
 
 class _Guard:

@@ -31,8 +31,6 @@ place in the source; independent mistakes come together (``error.more``).
 
 from __future__ import annotations
 
-import gc
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -56,6 +54,7 @@ from sfpy.language.model import (
 from sfpy.language.predicates import construct_assertions, construct_schema
 from sfpy.language.references import (
     MISSING,
+    SOFT_DEPTH,
     TEMP,
     CycleError,
     DescriptionContext,
@@ -79,7 +78,7 @@ SF_OVERRIDE = "sfOverride"
 SF_TEMP = "sfTemp"
 MAX_ERRORS = 50
 MAX_COPIED = 5_000_000
-MAX_COPIED_ATTRIBUTES = 2_000_000  # a "billion laughs" of nested extends stops here
+MAX_COPIED_ATTRIBUTES = 1_000_000  # a "billion laughs" of nested extends stops here
 MAX_PROTOTYPE_DEPTH = 1000  # x extends y, y extends z… resolved inside one another
 
 PhaseAction = Callable[[ComponentDescription, "ComponentDescription | None", Any], None]
@@ -104,13 +103,6 @@ def resolve(
     That is ``sfConfig`` (with no parent) unless a ``phaseList`` without ``sfConfig`` says
     otherwise. ``phases`` overrides ``phaseList`` and the default.
     """
-    old_limit = sys.getrecursionlimit()
-    if old_limit < 20_000:
-        sys.setrecursionlimit(20_000)
-    # The phases build many small objects and free none of them in cycles; the cyclic
-    # collector would scan the whole growing tree again and again (a third of the time).
-    collecting = gc.isenabled()
-    gc.disable()
     progress = ["type"]
     try:
         return _resolve(root, phases, progress)
@@ -118,10 +110,6 @@ def resolve(
         raise DescriptionError(
             "the description is nested or linked too deeply to resolve", phase=progress[0]
         ) from None
-    finally:
-        if collecting:
-            gc.enable()
-        sys.setrecursionlimit(old_limit)
 
 
 def _resolve(root: ComponentDescription, phases: Any, progress: list[str]) -> ComponentDescription:
@@ -195,6 +183,15 @@ class _TypeContext(DescriptionContext):
         return value
 
 
+class _TypeDeeper(Exception):  # noqa: N818 - not an error: a request to resolve something first
+    """Prototypes nest deeper than SOFT_DEPTH: ``target`` is to be type-resolved first."""
+
+    def __init__(self, target: ComponentDescription, via: tuple[ComponentDescription, Reference]) -> None:
+        super().__init__("type resolution deferred")
+        self.target = target
+        self.via = via
+
+
 class _TypePhase:
     def __init__(self, root: ComponentDescription) -> None:
         self.root = root
@@ -213,12 +210,41 @@ class _TypePhase:
         self.resolver = Resolver(_TypeContext(self))
 
     def run(self) -> None:
+        # Prototypes are resolved inside one another up to SOFT_DEPTH deep; a deeper one is
+        # deferred (_TypeDeeper): resolved first from this explicit stack, then the work that
+        # needed it starts again and finds it done.
+        pending: list[tuple[ComponentDescription, Any]] = [(self.root, None)]
         try:
-            self.deep(self.root)
+            while pending:
+                target, via = pending[-1]
+                try:
+                    self.deep(target, via)
+                except _TypeDeeper as deeper:
+                    if any(cd is deeper.target for cd, _ in pending):
+                        raise self._deferred_cycle(pending, deeper) from None
+                    pending.append((deeper.target, deeper.via))
+                    continue
+                pending.pop()
         except CycleError as error:
             self.errors.insert(0, error)
         if self.errors:
             raise _combine(self.errors, "type")
+
+    def _deferred_cycle(self, pending: list, deeper: _TypeDeeper) -> CycleError:
+        start = next(i for i, (cd, _) in enumerate(pending) if cd is deeper.target)
+        steps = [
+            f"{path_text(via[0])} extends {reference_text(via[1])}"
+            for _, via in pending[start:]
+            if via is not None
+        ]
+        holder, ref = deeper.via
+        steps.append(f"{path_text(holder)} extends {reference_text(ref)}")
+        return CycleError(
+            "cyclic extends: " + " -> … -> ".join(steps),
+            position=ref.position or holder.position,
+            phase="type",
+            path=path_text(holder),
+        )
 
     # -- one description's own prototypes ------------------------------------------------
     def ensure(self, cd: ComponentDescription) -> bool:
@@ -279,6 +305,8 @@ class _TypePhase:
                 phase="type",
                 path=path_text(cd),
             )
+        if self.depth >= SOFT_DEPTH and id(target) not in self.finished:
+            raise _TypeDeeper(target, (cd, ref))
         self.depth += 1
         try:
             if not self.deep(target, (cd, ref)):
@@ -370,7 +398,19 @@ class _TypePhase:
         if key in self.active:
             raise self._cycle(start, via)
         stack: list[list[Any]] = []
-        self._push(stack, start, via)
+        mark = len(self.chain)
+        try:
+            self._push(stack, start, via)
+            self._deep(stack)
+        except _TypeDeeper:
+            # Deferred: forget what this walk had begun, so that it can start again.
+            for cd, _ in self.chain[mark:]:
+                self.active.pop(id(cd), None)
+            del self.chain[mark:]
+            raise
+        return self.finished[key]
+
+    def _deep(self, stack: list[list[Any]]) -> None:
         while stack:
             frame = stack[-1]
             child = next(frame[1], None)
@@ -391,7 +431,6 @@ class _TypePhase:
             if child_key in self.active:
                 raise self._cycle(child, None)
             self._push(stack, child, None)
-        return self.finished[key]
 
     def _push(self, stack: list[list[Any]], cd: ComponentDescription, via: Any) -> None:
         self.active[id(cd)] = cd
@@ -497,23 +536,38 @@ def _copy(value: Any, parent: ComponentDescription | None, count: list[int]) -> 
 def _copy_description(
     cd: ComponentDescription, parent: ComponentDescription | None, count: list[int]
 ) -> ComponentDescription:
+    """A copy of ``cd``'s whole subtree, made with an explicit stack (any nesting depth)."""
+    top = _shell(cd, parent)
+    work = [(cd, top)]
+    while work:
+        source, new = work.pop()
+        new.prototypes = (
+            [_copy(p, new, count) for p in source.prototypes] if source.prototypes else []
+        )
+        attributes = {}
+        count[0] += len(source.attributes)
+        for key, value in source.attributes.items():
+            kind = type(value)
+            if kind is ComponentDescription:
+                child = _shell(value, new)
+                work.append((value, child))
+                value = child
+            elif kind is list or isinstance(value, (ApplyReference, ComponentDescription)):
+                value = _copy(value, new, count)
+            attributes[key] = value
+        new.attributes = attributes
+        new.tags = (
+            {key: set(names) for key, names in source.tags.items()} if source.tags else {}
+        )
+        new.positions = dict(source.positions)
+    return top
+
+
+def _shell(cd: ComponentDescription, parent: ComponentDescription | None) -> ComponentDescription:
     new = ComponentDescription.__new__(ComponentDescription)
     new.parent = parent
     new.eager = cd.eager
     new.position = cd.position
-    new.prototypes = [_copy(p, new, count) for p in cd.prototypes] if cd.prototypes else []
-    attributes = {}
-    count[0] += len(cd.attributes)
-    for key, value in cd.attributes.items():
-        kind = type(value)
-        if kind is ComponentDescription:
-            value = _copy_description(value, new, count)
-        elif kind is list or isinstance(value, (ApplyReference, ComponentDescription)):
-            value = _copy(value, new, count)
-        attributes[key] = value
-    new.attributes = attributes
-    new.tags = {key: set(names) for key, names in cd.tags.items()} if cd.tags else {}
-    new.positions = dict(cd.positions)
     return new
 
 

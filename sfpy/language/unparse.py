@@ -17,9 +17,6 @@ import json
 import math
 import re
 import struct
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -323,10 +320,20 @@ def _context_text(cd: ComponentDescription, indent: int) -> str:
 
 
 def _write_context(out: list[str], cd: ComponentDescription, indent: int) -> None:
-    pad = "  " * indent
-    for key, value in cd.attributes.items():
+    """SmartFrog's layout of ``cd``'s attributes, with an explicit stack (any nesting depth)."""
+    work: list[tuple[ComponentDescription, Any, int]] = [(cd, iter(cd.attributes.items()), indent)]
+    while work:
+        current, items, level = work[-1]
+        item = next(items, None)
+        if item is None:
+            work.pop()
+            if work:  # close the description this one was the value of
+                out.append("  " * work[-1][2] + "}\n")
+            continue
+        key, value = item
+        pad = "  " * level
         out.append(pad)
-        tags = cd.tags.get(key)
+        tags = current.tags.get(key)
         if tags:
             out.append("[ " + "".join(f"{t} " for t in sorted(tags)) + "] ")
         out.append(quote_name(key))
@@ -335,10 +342,9 @@ def _write_context(out: list[str], cd: ComponentDescription, indent: int) -> Non
             out.append("extends DATA " if not value.eager else "extends ")
             if value.attributes:
                 out.append(" {\n")
-                _write_context(out, value, indent + 1)
-                out.append(pad + "}")
-            else:
-                out.append(" {}")
+                work.append((value, iter(value.attributes.items()), level + 1))
+                continue
+            out.append(" {}")
         else:
             out.append(value_text(value))
             out.append(";")
@@ -355,20 +361,10 @@ def to_sf(cd: ComponentDescription) -> str:
 # ------------------------------------------------------------------------------------------
 
 JSON_FORMAT = 1
-MAX_DEPTH = 1000  # nesting of values; hostile documents are refused beyond it
-_RECURSION = 12 * MAX_DEPTH  # frames the (recursive) writer, reader and json module may need
-
-
-@contextmanager
-def _deep_enough() -> Iterator[None]:
-    """Let legitimately deep descriptions through without hitting Python's recursion limit."""
-    old = sys.getrecursionlimit()
-    if old < _RECURSION:
-        sys.setrecursionlimit(_RECURSION)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
+# Nesting of values in the JSON form; hostile documents are refused beyond it. The writer,
+# the reader and the json module recurse, so this stays well inside Python's default
+# recursion limit (sfpy never raises it): as deep as the parser's own nesting limit.
+MAX_DEPTH = 200
 
 
 _TAG = "$"
@@ -386,8 +382,7 @@ def _float_data(value: float) -> Any:
 
 def to_data(value: Any) -> Any:
     """``value`` as plain JSON-able data (dict/list/str/int/float/bool/None)."""
-    with _deep_enough():
-        return _to_data(value, 0)
+    return _to_data(value, 0)
 
 
 def _to_data(value: Any, depth: int) -> Any:
@@ -467,9 +462,13 @@ def to_json(cd: ComponentDescription, *, indent: int | None = None) -> str:
     """``cd`` in the JSON form (plain JSON text, no NaN/Infinity tokens)."""
     if not isinstance(cd, ComponentDescription):
         raise DescriptionError("to_json needs a ComponentDescription", phase="parse")
-    with _deep_enough():
-        document = {"sfpy": JSON_FORMAT, "description": to_data(cd)}
+    document = {"sfpy": JSON_FORMAT, "description": to_data(cd)}
+    try:
         text = json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        raise DescriptionError(
+            "the description is nested too deeply for its JSON form", phase="parse"
+        ) from None
     # Lone surrogates cannot be encoded as UTF-8: write them as JSON escapes (which can only
     # occur inside strings), which read back as the same lone surrogates.
     return _SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -638,8 +637,7 @@ class _Reader:
 def from_data(data: Any) -> Any:
     """The value that :func:`to_data` turned into ``data``; DescriptionError if malformed."""
     try:
-        with _deep_enough():
-            return _Reader().value(data, "$", 0)
+        return _Reader().value(data, "$", 0)
     except RecursionError:
         raise DescriptionError(
             f"invalid description JSON: nested deeper than {MAX_DEPTH} levels", phase="parse"
@@ -662,10 +660,9 @@ def _no_constant(token: str) -> Any:
 def from_json(text: str | bytes) -> ComponentDescription:
     """The description in ``text`` (as written by :func:`to_json`); strict, never trusting."""
     try:
-        with _deep_enough():
-            document = json.loads(
-                text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-            )
+        document = json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+        )
     except RecursionError:
         raise DescriptionError(
             "invalid description JSON: nested too deeply", phase="parse"

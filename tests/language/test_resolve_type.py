@@ -173,7 +173,7 @@ def test_long_prototype_chain_resolves() -> None:
     assert list(run(text).attributes.items()) == [("x", 1)]
 
 
-def test_too_long_prototype_chain_is_a_clean_error() -> None:
+def test_a_three_thousand_prototype_chain_resolves() -> None:
     root = ComponentDescription()
     for n in range(3000):  # t0 extends t1 extends t2 …: each needs the next one resolved first
         cd = ComponentDescription()
@@ -185,9 +185,7 @@ def test_too_long_prototype_chain_is_a_clean_error() -> None:
     cfg = ComponentDescription()
     cfg.prototypes = [Reference((RefPart("ATTRIB", "t0"),))]
     root.put("sfConfig", cfg)
-    with pytest.raises(DescriptionError) as caught:
-        resolve(root)
-    assert caught.value.phase == "type" and "nested more than" in caught.value.message
+    assert resolve(root).attributes == {"x": 1}
 
 
 def test_extends_amplification_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -363,9 +363,11 @@ def test_deep_nesting_is_refused_cleanly():
 
 
 def test_deep_but_legitimate_descriptions_travel():
+    """As deep as the JSON form allows (the parser's nesting limit), in Python's default
+    recursion limit."""
     top = ComponentDescription()
     node = top
-    for _ in range(400):
+    for _ in range(MAX_DEPTH - 2):
         child = ComponentDescription()
         node.put("x", child)
         node = child
