@@ -20,13 +20,16 @@ result and undeploys it); elsewhere it honours ``sfShouldTerminate`` as SmartFro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sfpy.engine.errors import EngineError, LivenessError
 from sfpy.engine.prim import Prim, describe_exception
 from sfpy.engine.termination import TerminationRecord
 from sfpy.engine.workflow import EventCompound, finish, record_description
 from sfpy.language.model import ComponentDescription
+
+if TYPE_CHECKING:
+    from sfpy.engine.scheduler import Timer
 
 FORCED_TERMINATION = "Timed shutdown of test components"
 
@@ -79,7 +82,7 @@ class TestBlock(EventCompound):
         self._action_child: Prim | None = None
         self._forced = False
         self._ended = False
-        self._timer = None
+        self._timer: Timer | None = None
 
     def started(self) -> None:
         created = self.create_child("action", self.action())

@@ -20,6 +20,7 @@ with :meth:`Compound.sf_create_new_child`.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sfpy.engine.errors import EngineError, LifecycleError
@@ -201,10 +202,7 @@ class Compound(Prim):
                 target=start, args=(index, child, began), name=f"sfpy-start-{child.sf_name}",
                 daemon=True,
             ).start()
-            lock.wait_until(
-                lambda index=index, began=began: index in finished
-                or (bool(began) and not lock.held_by(began[0]))
-            )
+            lock.wait_until(partial(_yielded, lock, index, finished, began))
         lock.wait_until(lambda: len(finished) == len(children))
         if failures:
             raise failures[0]
@@ -255,3 +253,8 @@ class Compound(Prim):
             assert self._sf_process is not None
             self._sf_liveness = LivenessMonitor(self, self._sf_process.scheduler)
         return self._sf_liveness
+
+
+def _yielded(lock: LifecycleLock, index: int, finished: set[int], began: list[int]) -> bool:
+    """Has the start of child ``index`` returned, or let the lock go to wait for its work?"""
+    return index in finished or (bool(began) and not lock.held_by(began[0]))

@@ -62,8 +62,8 @@ class LivenessMonitor:
         with self._lock:
             if self._stopped:
                 return
-            for group in self.groups.values():
-                group.members.pop(target, None)
+            for existing in self.groups.values():
+                existing.members.pop(target, None)
             group = self.groups.get(delay)
             if group is None:
                 group = self.groups[delay] = _Group(delay)

@@ -809,7 +809,7 @@ class _ComponentLog(logging.LoggerAdapter):
     """Prefixes messages with the component's complete name."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        component = self.extra["component"]  # type: ignore[index]
+        component: Prim = self.extra["component"]  # type: ignore[index,assignment]
         return f"{component.sf_complete_name()}: {msg}", kwargs
 
 

@@ -155,11 +155,11 @@ class Process:
                 root.sf_set_runtime_attribute("sfDeployTime", Long(round((deployed - begun) * 1000)))
                 root.sf_set_runtime_attribute("sfStartTime", Long(round((started - deployed) * 1000)))
             lock.drain()
-        record = root.termination_record
+        final = root.termination_record
         # An application that ended after it was fully started (a command that exits at once,
         # say) was deployed: its end is reported by its record, not as a failed deployment.
-        if record is not None and not record.is_normal and not fully_started:
-            raise DeploymentError(record)
+        if final is not None and not final.is_normal and not fully_started:
+            raise DeploymentError(final)
         return root
 
     def applications(self) -> dict[str, Prim]:

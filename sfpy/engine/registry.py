@@ -28,7 +28,7 @@ import importlib
 import threading
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sfpy.errors import SfpyError
 from sfpy.language.errors import did_you_mean
@@ -112,7 +112,7 @@ def _load(name: str, target: type[Prim] | str) -> type[Prim]:
     if isinstance(target, str):
         module_name, _, attribute = target.partition(":")
         try:
-            value = importlib.import_module(module_name)
+            value: Any = importlib.import_module(module_name)
             for part in attribute.split(".") if attribute else ():
                 value = getattr(value, part)
         except Exception as error:  # noqa: BLE001 - a broken plugin is reported, not raised

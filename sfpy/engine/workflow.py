@@ -112,17 +112,20 @@ class EventCompound(Compound):
         return [(key, value) for key, value in source.items()
                 if isinstance(key, str) and isinstance(value, ComponentDescription) and value.eager]
 
-    def action(self, required: bool = True) -> ComponentDescription | None:
+    def action(self) -> ComponentDescription:
         """The single action: attribute ``action``, else the first eager description."""
+        value = self.optional_action()
+        if value is None:
+            raise EngineError(f"{self.sf_complete_name()} has no action to run")
+        return value
+
+    def optional_action(self) -> ComponentDescription | None:
+        """:meth:`action`, or None when there is none (Delay, Finally may have none)."""
         value = self._sf_context.get("action")
         if isinstance(value, ComponentDescription):
             return value
         actions = self.actions()
-        if actions:
-            return actions[0][1]
-        if required:
-            raise EngineError(f"{self.sf_complete_name()} has no action to run")
-        return None
+        return actions[0][1] if actions else None
 
     def create_child(self, name: str, description: ComponentDescription) -> Prim | TerminationRecord:
         """Create, deploy and start a child; on failure the abnormal record of the failing
@@ -458,7 +461,7 @@ class Delay(EventCompound):
             self._go()
 
     def _go(self) -> None:
-        description = self.action(required=False)
+        description = self.optional_action()
         if description is None:
             finish(self, TerminationRecord.normal(f"Delay of {self.time_ms} ms done",
                                                   id=self.sf_complete_name()))
@@ -517,7 +520,7 @@ class Finally(EventCompound):
 
     def terminate(self, record: TerminationRecord) -> None:
         process = self.sf_process()
-        description = self.action(required=False)
+        description = self.optional_action()
         if process is None or description is None or not self.sf_is_started:
             return
         name = f"{self.sf_name}_finally_{next(_unnamed)}"

@@ -404,7 +404,8 @@ class ShellRunner:
         who = f" for {call.caller}" if call.caller else ""
         log.info("run%s%s: %s", who, where, shown)
         wait_for = remaining(step, call.limit)
-        by_deadline = step.deadline is not None and (call.limit is None or wait_for < call.limit)
+        by_deadline = wait_for is not None and step.deadline is not None and (
+            call.limit is None or wait_for < call.limit)
         bound = getattr(step, "bound", None)
         if by_deadline and wait_for == 0:
             log.warning("not started: the cleanup bound had passed: %s", brief)
