@@ -20,9 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sfpy.engine.errors import EngineError
-from sfpy.engine.prim import Prim
-from sfpy.engine.termination import TerminationRecord
+from sfpy.engine.api import EngineError, Prim, TerminationRecord
 
 
 def file_attribute(component: Prim, name: str, required: bool = True) -> Path | None:

@@ -39,9 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sfpy.engine.errors import EngineError, LivenessError
-from sfpy.engine.prim import Prim
-from sfpy.engine.termination import TerminationRecord
+from sfpy.engine.api import EngineError, LivenessError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import processes
 from sfpy.host.processes import DEFAULT_GRACE

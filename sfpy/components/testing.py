@@ -22,14 +22,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfpy.engine.errors import EngineError, LivenessError
-from sfpy.engine.prim import Prim, describe_exception
-from sfpy.engine.termination import TerminationRecord
-from sfpy.engine.workflow import EventCompound, finish, record_description
+from sfpy.engine.api import (
+    EngineError,
+    EventCompound,
+    LivenessError,
+    Prim,
+    TerminationRecord,
+    describe_exception,
+    record_description,
+)
 from sfpy.language.model import ComponentDescription
 
 if TYPE_CHECKING:
-    from sfpy.engine.scheduler import Timer
+    from sfpy.engine.api import Timer
 
 FORCED_TERMINATION = "Timed shutdown of test components"
 
@@ -121,7 +126,7 @@ class TestBlock(EventCompound):
         _set_outcome(self, record, self._forced)
         self.log.info("test finished: %s %s", record.type, record.description or "")
         if _says_what_to_do(self):
-            finish(self, record)
+            self.sf_work_done(record, terminate_by_default=True)
         elif self.sf_parent() is None:
             self.sf_terminate(record)
 
@@ -311,7 +316,7 @@ class TestCompound(EventCompound):
             self.sf_terminate(record if not record.is_normal else TerminationRecord.abnormal(
                 record.description, id=record.id, cause=record.cause))
         else:
-            finish(self, record)
+            self.sf_work_done(record, terminate_by_default=True)
 
 
 # ===============================================================================================

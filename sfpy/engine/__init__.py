@@ -23,35 +23,11 @@ component in another process (the daemons).
 
 from __future__ import annotations
 
-from sfpy.engine.compound import Compound
-from sfpy.engine.errors import (
-    ComponentClassError,
-    DeploymentError,
-    EngineError,
-    LifecycleError,
-    LivenessError,
-    PingMissed,
-    ResolutionError,
-)
-from sfpy.engine.prim import ABSENT, Prim, State
+# The component author's façade is part of the package's surface; the rest is for running.
+from sfpy.engine.api import *  # noqa: F403
+from sfpy.engine.api import __all__ as _author_names
+from sfpy.engine.errors import ComponentClassError, DeploymentError
 from sfpy.engine.process import Process
-from sfpy.engine.registry import lookup, register
-from sfpy.engine.termination import TerminationRecord
+from sfpy.engine.registry import lookup
 
-__all__ = [
-    "ABSENT",
-    "ComponentClassError",
-    "Compound",
-    "DeploymentError",
-    "EngineError",
-    "LifecycleError",
-    "LivenessError",
-    "PingMissed",
-    "Prim",
-    "Process",
-    "ResolutionError",
-    "State",
-    "TerminationRecord",
-    "lookup",
-    "register",
-]
+__all__ = [*_author_names, "ComponentClassError", "DeploymentError", "Process", "lookup"]

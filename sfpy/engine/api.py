@@ -24,13 +24,16 @@ from sfpy.engine.errors import (
 )
 from sfpy.engine.prim import ABSENT, Prim, State, describe_exception
 from sfpy.engine.registry import register
+from sfpy.engine.scheduler import Timer
 from sfpy.engine.termination import TerminationRecord
+from sfpy.engine.workflow import EventCompound, record_description
 from sfpy.host.work import WorkCancelled, check, current_step, remaining
 
 __all__ = [
     "ABSENT",
     "Compound",
     "EngineError",
+    "EventCompound",
     "LifecycleError",
     "LivenessError",
     "PingMissed",
@@ -38,10 +41,12 @@ __all__ = [
     "ResolutionError",
     "State",
     "TerminationRecord",
+    "Timer",
     "WorkCancelled",
     "check",
     "current_step",
     "describe_exception",
+    "record_description",
     "register",
     "remaining",
 ]

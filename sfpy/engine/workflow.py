@@ -74,11 +74,6 @@ def record_description(record: TerminationRecord) -> ComponentDescription:
     return data
 
 
-def finish(component: Prim, record: TerminationRecord) -> None:
-    """A workflow component finished its work (:meth:`Prim.sf_work_done`, ending by default)."""
-    component.sf_work_done(record, terminate_by_default=True)
-
-
 # ===============================================================================================
 # The base of every workflow container.
 # ===============================================================================================
@@ -174,7 +169,7 @@ class Sequence(EventCompound):
             if isinstance(created, TerminationRecord):
                 self.sf_terminate(created)
             return
-        finish(self, TerminationRecord.normal("Sequence finished", id=self.sf_complete_name()))
+        self.sf_work_done(TerminationRecord.normal("Sequence finished", id=self.sf_complete_name()), terminate_by_default=True)
 
     def child_terminated(self, child: Prim, record: TerminationRecord) -> None:
         if record.is_normal:
@@ -232,8 +227,8 @@ class Parallel(EventCompound):
         actions = self.actions()
         if not actions:
             if self.terminate_if_empty and not self.ignore_child_ends:
-                finish(self, TerminationRecord.normal("Parallel component is empty",
-                                                      id=self.sf_complete_name()))
+                self.sf_work_done(TerminationRecord.normal("Parallel component is empty",
+                                                      id=self.sf_complete_name()), terminate_by_default=True)
             return
         if self.asynch:
             self._pending_creations = len(actions)
@@ -271,7 +266,7 @@ class Parallel(EventCompound):
             return
         if self.is_workflow_terminating():
             return
-        finish(self, TerminationRecord.normal("Parallel finished", id=self.sf_complete_name()))
+        self.sf_work_done(TerminationRecord.normal("Parallel finished", id=self.sf_complete_name()), terminate_by_default=True)
 
     def child_terminated(self, child: Prim, record: TerminationRecord) -> None:
         if self.ignore_child_ends:
@@ -381,8 +376,8 @@ class Repeat(EventCompound):
 
     def _next(self) -> None:
         if self.repeat != -1 and self.done >= self.repeat:
-            finish(self, TerminationRecord.normal(f"Repeat finished after {self.done} runs",
-                                                  id=self.sf_complete_name()))
+            self.sf_work_done(TerminationRecord.normal(f"Repeat finished after {self.done} runs",
+                                                  id=self.sf_complete_name()), terminate_by_default=True)
             return
         created = self.create_child(f"running_{self.done}", self._action)
         if isinstance(created, TerminationRecord):
@@ -463,8 +458,8 @@ class Delay(EventCompound):
     def _go(self) -> None:
         description = self.optional_action()
         if description is None:
-            finish(self, TerminationRecord.normal(f"Delay of {self.time_ms} ms done",
-                                                  id=self.sf_complete_name()))
+            self.sf_work_done(TerminationRecord.normal(f"Delay of {self.time_ms} ms done",
+                                                  id=self.sf_complete_name()), terminate_by_default=True)
             return
         created = self.create_child("action", description)
         if isinstance(created, TerminationRecord):
@@ -584,7 +579,7 @@ class Run(EventCompound):
             self.sf_terminate(TerminationRecord.abnormal(
                 f"failed to deploy child: {error}", id=getattr(error, "path", None) or self.sf_complete_name()))
             return
-        finish(self, TerminationRecord.normal(f"{self.sf_complete_name()} deployed its action"))
+        self.sf_work_done(TerminationRecord.normal(f"{self.sf_complete_name()} deployed its action"), terminate_by_default=True)
 
 
 class DetachingCompound(Compound):
@@ -688,6 +683,5 @@ __all__ = [
     "Terminator",
     "Timeout",
     "Try",
-    "finish",
     "record_description",
 ]

@@ -35,7 +35,7 @@ def note(component: Prim, event: str) -> None:
             handle.write(f"{event} {path}\n")
 
 
-class _Guarded:
+class Guarded:
     """Counts hooks running at the same time (the lifecycle lock must prevent it)."""
 
     def __enter__(self) -> None:
@@ -66,7 +66,7 @@ class Recorder(Prim):
     makes that hook raise; ``sleepIn`` + ``sleep`` (seconds) make a hook slow."""
 
     def _hook(self, phase: str) -> None:
-        with _Guarded():
+        with Guarded():
             note(self, phase)
             if self.sf_resolve("sleepIn", None) == phase:
                 time.sleep(float(self.sf_resolve("sleep", 0.2)))

@@ -14,7 +14,9 @@ import threading
 import time
 from typing import Any
 
+import engine_components
 import pytest
+from engine_components import Guarded
 
 from sfpy.engine import DeploymentError, Prim, Process, TerminationRecord, register
 from sfpy.host.work import check, current_step, remaining
@@ -22,7 +24,6 @@ from sfpy.language import parse_text, resolve
 
 EVENTS: list[tuple[float, str, str]] = []
 _events_lock = threading.Lock()
-_inside = {"now": 0, "overlaps": 0}
 PIDS: list[int] = []
 
 
@@ -59,16 +60,16 @@ class LongWork(Prim):
     """start: sleep ``seconds``; terminate: sleep ``terminateSeconds`` (0: nothing)."""
 
     def start(self) -> None:
-        with _Inside():
+        with Guarded():
             event(self, "start-begin")
         try:
             sleep_as_step(self.sf_resolve("seconds"), "start")
         finally:
-            with _Inside():
+            with Guarded():
                 event(self, "start-end")
 
     def terminate(self, record: TerminationRecord) -> None:
-        with _Inside():
+        with Guarded():
             event(self, "terminate")
         seconds = self.sf_resolve("terminateSeconds", 0)
         if seconds:
@@ -79,20 +80,6 @@ class LongWork(Prim):
 
     def ping(self) -> None:
         event(self, "ping")
-
-
-class _Inside:
-    """Counts hook code running at the same time (must never overlap)."""
-
-    def __enter__(self) -> None:
-        with _events_lock:
-            _inside["now"] += 1
-            if _inside["now"] > 1:
-                _inside["overlaps"] += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with _events_lock:
-            _inside["now"] -= 1
 
 
 register("test.LongWork", LongWork)
@@ -112,7 +99,7 @@ def description(body: str) -> Any:
 def fresh() -> Any:
     EVENTS.clear()
     PIDS.clear()
-    _inside.update(now=0, overlaps=0)
+    engine_components.reset()
     process = Process("test")
     yield process
     process.shutdown(30)
@@ -169,7 +156,7 @@ def test_parallel_children_do_their_long_work_at_the_same_time(fresh: Process) -
     assert set(times("start-end")) == {"a", "b", "c"}
     # Sequential would be 4.5 s; side by side about 1.5 s (generous for a loaded machine).
     assert took < 3.5, took
-    assert _inside["overlaps"] == 0
+    assert engine_components.overlaps() == 0
     assert not app.sf_is_terminated
 
 
@@ -182,7 +169,7 @@ def test_asynchronous_parallel_children_overlap_too(fresh: Process) -> None:
         }"""))
     wait_for(lambda: len(times("start-end")) == 3)
     assert time.monotonic() - began < 3.5
-    assert _inside["overlaps"] == 0
+    assert engine_components.overlaps() == 0
 
 
 def test_compound_keeps_its_order_long_work_included(fresh: Process) -> None:
@@ -245,7 +232,7 @@ def test_hooks_never_interleave_while_work_overlaps(fresh: Process) -> None:
           a extends Long { seconds 0.3; }  b extends Long { seconds 0.3; }
           c extends Long { seconds 0.3; }  d extends Long { seconds 0.3; }
         }"""))
-    assert _inside["overlaps"] == 0
+    assert engine_components.overlaps() == 0
 
 
 def test_cleanup_is_bounded_and_reported(fresh: Process) -> None:

@@ -132,3 +132,4 @@ def written(path) -> bool:
         return path.read_text().endswith("\n")
     except FileNotFoundError:
         return False
+

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from host_support import FakeJournal, own_children, running, wait_for
+from host_support import FakeJournal, running, wait_for
 
 from sfpy.engine import Process, TerminationRecord
 from sfpy.host.runner import JournalLike, ShellRunner
@@ -21,11 +21,7 @@ HEADER = ('#include "org/smartfrog/components.sf"\n'
           '#include "org/smartfrog/services/filesystem/touchfile.sf"\n')
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children():
-    before = own_children()
-    yield
-    assert wait_for(lambda: not own_children() - before, 3), "a child was left behind"
+pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from host_support import own_children, wait_for
+from host_support import wait_for
 
 from sfpy.engine import DeploymentError, Process, TerminationRecord
 from sfpy.host.runner import ShellRunner
@@ -19,11 +19,7 @@ HEADER = ('#include "org/smartfrog/components.sf"\n'
           '#include "org/smartfrog/services/shellscript/components.sf"\n')
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children():
-    before = own_children()
-    yield
-    assert wait_for(lambda: not own_children() - before, 3), "a child was left behind"
+pytestmark = pytest.mark.usefixtures("no_leftover_children")
 
 
 @pytest.fixture
