@@ -523,7 +523,7 @@ def _finish_journal(journal: Any, run_dir: Path) -> list[str]:
     from sfpy.host.journal import CleanupError, clean, describe
 
     left = []
-    for entry in journal.open_entries():
+    for entry in reversed(journal.open_entries()):  # newest first, as termination goes
         try:
             _say(f"sfrun: cleaned up after {entry.owner}: {clean(entry)}")
         except CleanupError as error:

@@ -42,6 +42,7 @@ from typing import Any
 from sfpy.engine.api import EngineError, LivenessError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import processes
+from sfpy.host.journal import Entry, register_cleaner
 from sfpy.host.processes import DEFAULT_GRACE
 from sfpy.host.runner import (
     _READ_GRACE,
@@ -172,13 +173,35 @@ class Script(Prim):
     _private: ShellRunner | None = None
     auto_terminate = False
 
+    _cleanup_entry: int | None = None
+
     def deploy(self) -> None:
         for name in self.SCRIPTS:
             value = self.sf_resolve(name, None)
             if value is not None:
                 script_text(value, name)  # a clear error now rather than later
         self.auto_terminate = self.sf_resolve("autoTerminate", False) is True
+        self._journal_cleanup()
         self._run_phase("deploy", self.sf_resolve("deployScript", None))
+
+    def _journal_cleanup(self) -> None:
+        """Before any script runs, record the terminate script in the run's journal: if the
+        run dies before this component terminates (kill -9), recovery runs it, so what the
+        scripts made is undone even then."""
+        journal = _journal_of(self)
+        script = self.sf_resolve("terminateScript", None)
+        if journal is None or script is None:
+            return
+        text, stop_on_error = script_text(script, "terminateScript")
+        shell = self._shell()
+        runner = shell.runner if isinstance(shell, BashShell) else shell
+        self._cleanup_entry = journal.add("script-cleanup", self.sf_complete_name(), {
+            "script": text,
+            "stop_on_error": stop_on_error,
+            "shell": runner.shell if runner is not None else ["bash"],
+            "cwd": (runner.cwd if runner is not None else None) or os.getcwd(),
+            "env": dict(runner.env) if runner is not None else {},
+        })
 
     def start(self) -> None:
         self._run_phase("start", self.sf_resolve("startScript", None))
@@ -203,6 +226,10 @@ class Script(Prim):
         finally:
             if self._private is not None:
                 self._private.close()
+            journal = _journal_of(self)
+            if journal is not None and self._cleanup_entry is not None:
+                journal.done(self._cleanup_entry)  # it ran here (a failure is reported)
+                self._cleanup_entry = None
         if failure is not None:
             raise ScriptFailed(failure)
 
@@ -233,6 +260,27 @@ class Script(Prim):
         if not callable(getattr(shell, "run_script", None)):
             raise EngineError(f"shell of {self.sf_complete_name()} is not a shell component: {shell!r}")
         return shell
+
+
+def _run_script_cleanup(entry: Entry) -> str:
+    """Recovery of a dead run: run the terminate script a Script recorded at deploy."""
+    data = entry.data
+    shell = [str(part) for part in data.get("shell") or ["bash"]]
+    flags = ["-e", "-c"] if data.get("stop_on_error") else ["-c"]
+    runner = ShellRunner(logging.getLogger("sfpy.recover"), shell=shell,
+                         cwd=data.get("cwd") or None, env=data.get("env") or {}, timeout=60)
+    try:
+        result = runner.run([*shell, *flags, str(data["script"])], caller=entry.owner,
+                            label="terminateScript")
+    finally:
+        runner.close()
+    if not result.ok:
+        raise RuntimeError(f"terminateScript of {entry.owner}: {result.describe()}")
+    return f"ran the terminateScript of {entry.owner}: {one_line(str(data['script']))}"
+
+
+register_cleaner("script-cleanup", _run_script_cleanup)
+
 
 
 class BashProcess(Prim):

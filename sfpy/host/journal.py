@@ -518,7 +518,8 @@ def recover_run(run_dir: str | os.PathLike[str]) -> RunReport:
         return report
     report.run_id = journal.run_id
     try:
-        for entry in journal.open_entries():
+        # Newest first, as termination goes: what was made last is undone first.
+        for entry in reversed(journal.open_entries()):
             try:
                 report.done.append(clean(entry))
             except CleanupError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 from sfrun_support import Sfrun, run, running, wait_for, write_app
@@ -120,7 +119,7 @@ def test_kill_9_of_a_real_bashprocess_and_script_then_recover(tmp_path):
         '#include "org/smartfrog/services/shellscript/components.sf"\n'
         "sfConfig extends Compound {\n"
         f'  p extends BashProcess {{ cmd "echo $$ > {pid_file}; exec sleep 300"; }}\n'
-        f'  s extends Script {{ startScript "touch {made}"; }}\n'
+        f'  s extends Script {{ startScript "touch {made}"; terminateScript "rm {made}"; }}\n'
         "}\n",
         encoding="utf-8",
     )
@@ -140,4 +139,6 @@ def test_kill_9_of_a_real_bashprocess_and_script_then_recover(tmp_path):
     assert f"stopped process group {pid}" in result.stdout
     wait_for(lambda: not running(pid), 10, "the sleep to be gone")
     assert not (runs / "r1").exists()
-    os.unlink(made)
+    # The Script's terminate script was journaled before it ran: recovery ran it.
+    assert "ran the terminateScript of sfConfig:s" in result.stdout
+    assert not made.exists()

@@ -97,7 +97,10 @@ def test_a_script_journals_each_of_its_scripts(tmp_path, process):
     app.sf_terminate(TerminationRecord.normal("stop"))
     assert app.wait_terminated(10) is not None
     journal = process.journal
-    assert journal.names() == ["add", "update", "done"] * 3
+    # The terminate script is recorded first (recovery runs it if the run dies), then each
+    # command's process group; the terminate script's entry is done once it ran.
+    assert journal.names() == ["add", *(["add", "update", "done"] * 3), "done"]
+    assert journal.calls[0][2] == "script-cleanup"
     assert {data["owner"] for data in journal.entries.values()} == {"sfConfig"}
     assert all(data["done"] for data in journal.entries.values())
 
