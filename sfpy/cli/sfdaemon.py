@@ -85,11 +85,11 @@ class _Context(logging.Filter):
                 component = component.sf_complete_name()
             except Exception:  # noqa: BLE001
                 component = str(component)
-        record.component = component or "-"
+        name = component or "-"
         app = getattr(record, "app", None)
         if not app:
-            app = record.component.split(":", 1)[0] if record.component != "-" else "-"
-        record.app = app
+            app = name.split(":", 1)[0] if name != "-" else "-"
+        record.__dict__.update(component=name, app=app)
         return True
 
 

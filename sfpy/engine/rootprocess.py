@@ -228,7 +228,7 @@ class RootProcess:
         self._stop_callbacks: list[Callable[[], None]] = []
         self._ticker: threading.Thread | None = None
         self.apps_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._lock_fd = self._take_daemon_lock()
+        self._lock_fd: int | None = self._take_daemon_lock()
 
     # -- start and stop ----------------------------------------------------------------------
     def _take_daemon_lock(self) -> int:
