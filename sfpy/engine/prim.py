@@ -810,7 +810,9 @@ class _ComponentLog(logging.LoggerAdapter):
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         component: Prim = self.extra["component"]  # type: ignore[index,assignment]
-        return f"{component.sf_complete_name()}: {msg}", kwargs
+        name = component.sf_complete_name()
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), "component": name}  # for log formats
+        return f"{name}: {msg}", kwargs
 
 
 def iter_tree(root: Prim) -> Iterable[Prim]:

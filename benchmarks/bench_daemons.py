@@ -1,0 +1,118 @@
+"""Benchmark: one daemon (single host for now) against sfrun, and bare Pyro5 round trips.
+
+* ``sfstart`` of N Prim components (one Compound, N children ``P extends Prim { sfClass
+  "org.smartfrog.sfcore.prim.PrimImpl"; }``) until it runs, then ``sfterminate`` until it is
+  gone, each timed from launching the command to its exit; the number of remote calls of the
+  ``sfstart`` (``--json`` reports them);
+* ``sfrun --terminate-after 0 -q`` of the same file (up and down in one process);
+* bare Pyro5 round trips: ``ping()`` on one open proxy, median of 1,000;
+* the daemon's time to its ready line and its idle RSS (``sfdiagnostics``).
+
+Needs 127.0.0.2:3800 free.
+
+    python benchmarks/bench_daemons.py [--components 1000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.2"
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join([str(REPO), e.get("PYTHONPATH", "")])
+    return e
+
+
+def cmd(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"sfpy.cli.{name}", *args]
+
+
+def timed(args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    began = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True, env=env(), timeout=600)
+    return time.perf_counter() - began, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--components", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-daemons-"))
+    body = "\n".join(f"    c{n} extends P;" for n in range(args.components))
+    sf = work / "prims.sf"
+    sf.write_text('#include "org/smartfrog/components.sf"\n'
+                  'P extends Prim { sfClass "org.smartfrog.sfcore.prim.PrimImpl"; }\n'
+                  f"sfConfig extends Compound {{\n{body}\n}}\n", encoding="utf-8")
+
+    began = time.perf_counter()
+    daemon = subprocess.Popen(
+        cmd("sfdaemon", "--host", HOST, "--insecure", "--state-dir", str(work / "state"),
+            "--log-level", "WARNING"),
+        stderr=subprocess.PIPE, text=True, env=env(),
+    )
+    assert daemon.stderr is not None
+    for line in daemon.stderr:
+        if "ready" in line:
+            break
+    ready = time.perf_counter() - began
+    try:
+        idle = json.loads(subprocess.run(cmd("sfdiagnostics", HOST, "--json"),
+                                         capture_output=True, text=True, env=env(),
+                                         check=True).stdout)
+        up, down, run, calls = [], [], [], []
+        for n in range(args.repeat):
+            seconds, result = timed(cmd("sfstart", HOST, f"b{n}", str(sf), "-q", "--json"))
+            assert result.returncode == 0, result.stderr
+            up.append(seconds)
+            calls.append(json.loads(result.stdout)["calls"])
+            seconds, result = timed(cmd("sfterminate", HOST, f"b{n}", "-q"))
+            assert result.returncode == 0, result.stderr
+            down.append(seconds)
+            seconds, result = timed(cmd("sfrun", str(sf), "--terminate-after", "0", "-q"))
+            assert result.returncode == 0, result.stderr
+            run.append(seconds)
+        probe = (
+            "import time, statistics, Pyro5.api\n"
+            f"p = Pyro5.api.Proxy('PYRO:rootProcess@{HOST}:3800')\n"
+            "p._pyroSerializer = 'json'; p.ping()\n"
+            "t = []\n"
+            "for _ in range(1000):\n"
+            "    b = time.perf_counter(); p.ping(); t.append(time.perf_counter() - b)\n"
+            "print(statistics.median(t))\n"
+        )
+        rtt = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                   env=env(), check=True).stdout)
+        # idle: the applications are gone; let the daemon settle
+        diag = json.loads(subprocess.run(cmd("sfdiagnostics", HOST, "--json"),
+                                         capture_output=True, text=True, env=env(),
+                                         check=True).stdout)
+    finally:
+        subprocess.run(cmd("sfstopdaemon", HOST), capture_output=True, env=env(), timeout=120)
+        daemon.wait(60)
+    med = statistics.median
+    print(f"components: {args.components}, runs: {args.repeat} (medians)")
+    print(f"sfstart until running:   {med(up):.3f} s  (remote calls: {sorted(set(calls))})")
+    print(f"sfterminate until gone:  {med(down):.3f} s")
+    print(f"up + down via daemon:    {med(up) + med(down):.3f} s")
+    print(f"sfrun up and down:       {med(run):.3f} s  (ratio {(med(up) + med(down)) / med(run):.2f})")
+    print(f"bare Pyro5 round trip:   {rtt * 1000:.3f} ms (json, open proxy, median of 1000)")
+    print(f"daemon ready after:      {ready:.3f} s")
+    print(f"idle daemon RSS:         {idle['rss'] / 2**20:.1f} MiB (fresh)")
+    print(f"daemon RSS after runs:   {diag['rss'] / 2**20:.1f} MiB, {diag['threads']} threads")
+
+
+if __name__ == "__main__":
+    main()

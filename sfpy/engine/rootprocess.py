@@ -1,0 +1,797 @@
+"""The root process of a host: what ``sfdaemon`` serves as ``rootProcess``, without a transport.
+
+:class:`RootProcess` holds the applications of a host by name (SmartFrog's ProcessCompound
+holds them the same way) and runs long work as *operations*: ``deploy`` and ``terminate``
+return an operation id at once, the work runs in a thread of its own, and a client follows
+it with ``operation(op_id, since, wait)`` (state lines as ``sfrun`` prints them, then the
+outcome). Every method takes and returns plain data (str, int, float, bool, None, list,
+dict), so :mod:`sfpy.engine.remote` only has to carry it; an error is raised as
+:class:`DaemonError` with a code (``in-use``, ``unknown``, ``description``…) that the
+transport turns into ``{"error": {...}}`` data.
+
+One :class:`~sfpy.engine.process.Process` per application
+    Each application gets a Process of its own with its own journal,
+    ``Journal(state_dir/apps/<name>)``. A journal belongs to a Process (components find it
+    through ``sf_process().journal``), and a journal per application is what recovery needs:
+    a dead daemon's applications are recovered, or found clean, one directory each, and a
+    name can be deployed again as soon as its directory is gone. Whatever an application
+    makes in its process besides its root (an application a ``Run`` deploys, a detached
+    subtree) lands in the same Process and so in the same journal, and is ended with it.
+    The price is a scheduler thread per application (started on first use only).
+
+Recovery
+    :meth:`RootProcess.recover` (called before the daemon listens) cleans what dead previous
+    incarnations left in ``state_dir/apps`` with :func:`sfpy.host.journal.recover`: process
+    groups still running are stopped, files removed. An application found there is *not*
+    re-adopted: its components died with the daemon, so its leftovers are cleaned and it is
+    no longer listed; what recovery did is kept (``diagnostics()["recovery"]``).
+
+Where ``sfProcessHost`` plugs in (later): ``deploy`` gets the whole description; a subtree
+placed on another host will be sent by the engine's deployer through a handle to the other
+daemon's ``rootProcess`` (:mod:`sfpy.engine.remote` is the only transport), as one more
+child of this application's tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sfpy.engine.errors import DeploymentError
+from sfpy.engine.prim import HOST_NAME, Prim, State, iter_tree
+from sfpy.engine.process import DEFAULT_TERMINATE_TIMEOUT, Process
+from sfpy.engine.steps import Activity
+from sfpy.engine.termination import TerminationRecord
+from sfpy.errors import SfpyError
+from sfpy.language.errors import DescriptionError
+
+log = logging.getLogger("sfpy.daemon")
+
+#: The remote API's version. A client and a daemon must agree on it (``hello``).
+API_VERSION = 1
+#: Names an application may have (also its journal's directory name).
+NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.-]{0,99}$")
+#: The longest a client may block in one ``operation`` call (seconds).
+MAX_WAIT = 30.0
+#: Operations kept after they finished (a reconnecting client may still ask).
+KEPT_OPERATIONS = 1000
+#: Work that has gone on this long (seconds) gets a ``running`` line.
+LONG_ACTIVITY = 1.0
+#: Seconds between ``waiting for`` lines while termination waits.
+PROGRESS_INTERVAL = 5.0
+#: Seconds the rest of an application's process may take to end after its root ended.
+SHUTDOWN_TIMEOUT = 30.0
+
+#: Error codes and the exit code a command returns for each (design.md §4).
+EXIT_CODES: dict[str, int] = {
+    "refused": 1,
+    "in-use": 1,
+    "unknown": 1,
+    "failed": 1,
+    "bad-request": 1,
+    "internal": 1,
+    "description": 3,
+    "unreachable": 4,
+    "version": 4,
+    "timeout": 5,
+    "cleanup": 6,
+}
+
+
+class DaemonError(SfpyError):
+    """A refusal or failure of the root process, with a code from :data:`EXIT_CODES`."""
+
+    def __init__(self, code: str, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.path = path
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return EXIT_CODES.get(self.code, 1)
+
+    def to_dict(self, host: str) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "path": self.path, "host": host}
+
+
+def _version() -> str:
+    from sfpy import __version__
+
+    try:
+        from importlib import metadata
+
+        return metadata.version("sfpy")
+    except Exception:  # noqa: BLE001 - not installed: the source tree's version
+        return __version__
+
+
+# -- operations --------------------------------------------------------------------------------
+class Operation:
+    """Long work a client follows: state lines as they happen, then an outcome."""
+
+    def __init__(self, op_id: str, kind: str, app: str, request_id: str | None) -> None:
+        self.id = op_id
+        self.kind = kind
+        self.app = app
+        self.request_id = request_id
+        self.began = time.monotonic()
+        self.lines: list[str] = []
+        self.outcome: dict[str, Any] | None = None
+        self._changed = threading.Condition()
+
+    def say(self, line: str) -> None:
+        with self._changed:
+            self.lines.append(line)
+            self._changed.notify_all()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def finish(self, outcome: dict[str, Any]) -> None:
+        with self._changed:
+            if self.outcome is None:
+                self.outcome = outcome
+            self._changed.notify_all()
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    def view(self, since: int, wait: float) -> dict[str, Any]:
+        """The lines from index ``since``; blocks up to ``wait`` seconds for one more line or
+        the outcome when there is nothing new."""
+        deadline = time.monotonic() + max(0.0, min(wait, MAX_WAIT))
+        with self._changed:
+            while len(self.lines) <= since and self.outcome is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            lines = self.lines[since:] if since < len(self.lines) else []
+            return {
+                "operation": self.id,
+                "kind": self.kind,
+                "application": self.app,
+                "lines": list(lines),
+                "next": max(since, len(self.lines)),
+                "done": self.outcome is not None,
+                "outcome": None if self.outcome is None else dict(self.outcome),
+            }
+
+
+@dataclass
+class Application:
+    """One application this daemon holds: its Process, journal and the operations on it."""
+
+    name: str
+    process: Process
+    journal: Any
+    state: str = "deploying"  # deploying, running, terminating, terminated, failed
+    root: Prim | None = None
+    started_at: float = field(default_factory=time.time)
+    following: list[Operation] = field(default_factory=list)
+    reported: set[tuple[Any, ...]] = field(default_factory=set)
+    next_report: float = 0.0
+    ended: threading.Event = field(default_factory=threading.Event)
+    outcome: dict[str, Any] | None = None
+
+
+class RootProcess:
+    """Applications of one host by name, and the operations on them.
+
+    ``state_dir`` holds ``apps/<name>/`` (each application's journal) and ``daemon.lock``
+    (so two daemons never share a state directory). ``on_stop`` is ``terminate`` (stop()
+    terminates every application first) or ``leave`` (they are left to the next incarnation's
+    recovery). ``stopped`` is set once :meth:`stop` has finished; the transport then exits.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        *,
+        host: str = HOST_NAME,
+        address: str = "",
+        on_stop: str = "terminate",
+        terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
+        process_attributes: dict[str, Any] | None = None,
+    ) -> None:
+        if on_stop not in ("terminate", "leave"):
+            raise ValueError(f"on_stop must be 'terminate' or 'leave', not {on_stop!r}")
+        self.state_dir = Path(state_dir)
+        self.apps_dir = self.state_dir / "apps"
+        self.host = host
+        self.address = address
+        self.on_stop = on_stop
+        self.terminate_timeout = terminate_timeout
+        self.process_attributes = dict(process_attributes or {})
+        self.started = time.time()
+        self.version = _version()
+        self.stopped = threading.Event()
+        self.recovery: list[str] = []
+        self.errors: deque[dict[str, Any]] = deque(maxlen=50)
+        self._lock = threading.RLock()
+        self._apps: dict[str, Application] = {}
+        self._ops: dict[str, Operation] = {}
+        self._requests: dict[str, str] = {}
+        self._stopping = False
+        self._stop_callbacks: list[Callable[[], None]] = []
+        self._ticker: threading.Thread | None = None
+        self.apps_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_fd: int | None = self._take_daemon_lock()
+
+    # -- start and stop ----------------------------------------------------------------------
+    def _take_daemon_lock(self) -> int:
+        import fcntl
+
+        path = self.state_dir / "daemon.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DaemonError(
+                "refused", f"state directory {self.state_dir} is in use by another sfdaemon"
+            ) from None
+        return fd
+
+    def recover(self) -> list[str]:
+        """Clean what dead previous incarnations left (their applications' journals); returns
+        (and keeps) one line per thing done or left."""
+        from sfpy.host.journal import recover_run, run_directories
+
+        lines: list[str] = []
+        for run_dir in run_directories(self.apps_dir):
+            name = run_dir.name
+            report = recover_run(run_dir)
+            if report.live:
+                lines.append(f"{name}: held by a live process, not touched")
+                continue
+            for line in report.done:
+                lines.append(f"{name}: {line}")
+            for line in report.left:
+                lines.append(f"{name}: left: {line}")
+            if report.error:
+                lines.append(f"{name}: {report.error}")
+            if report.clean:
+                lines.append(
+                    f"{name}: application of a previous daemon cleaned, no longer listed"
+                    if report.done else f"{name}: application of a previous daemon, nothing left"
+                )
+                shutil.rmtree(run_dir, ignore_errors=True)
+        for line in lines:
+            log.info("recovery: %s", line, extra={"app": line.split(":", 1)[0]})
+        with self._lock:
+            self.recovery.extend(lines)
+        return lines
+
+    def on_stopped(self, callback: Callable[[], None]) -> None:
+        """``callback()`` once :meth:`stop` has finished (the transport shuts down there)."""
+        with self._lock:
+            self._stop_callbacks.append(callback)
+
+    def stop(self) -> dict[str, Any]:
+        """Terminate the applications (``on_stop terminate``) in a thread, then stop. Returns
+        at once; idempotent."""
+        with self._lock:
+            if self._stopping:
+                return {"stopping": True, "applications": sorted(self._apps)}
+            self._stopping = True
+            names = sorted(self._apps)
+        threading.Thread(target=self._stop, name="sfdaemon-stop", daemon=True).start()
+        return {"stopping": True, "applications": names}
+
+    def _stop(self) -> None:
+        log.info("stopping (%s the applications)", self.on_stop, extra={"app": "-"})
+        if self.on_stop == "terminate":
+            record = TerminationRecord.normal(f"sfdaemon on {self.host} stopping")
+            with self._lock:
+                apps = list(self._apps.values())
+            for app in apps:
+                app.process.terminate_all(record)
+            deadline = time.monotonic() + SHUTDOWN_TIMEOUT + self.terminate_timeout
+            for app in apps:
+                app.ended.wait(max(0.0, deadline - time.monotonic()))
+        self.close()
+
+    def close(self) -> None:
+        """Release the state directory and tell the transport (idempotent)."""
+        with self._lock:
+            if self.stopped.is_set():
+                return
+            self.stopped.set()
+            callbacks = list(self._stop_callbacks)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - stopping anyway
+                log.exception("stop callback failed", extra={"app": "-"})
+
+    # -- the API -----------------------------------------------------------------------------
+    def hello(self, api_version: Any) -> dict[str, Any]:
+        """The version check every client makes first."""
+        if api_version != API_VERSION or isinstance(api_version, bool):
+            raise DaemonError(
+                "version",
+                f"this sfdaemon ({self.version}) speaks API version {API_VERSION}; the client "
+                f"speaks {api_version!r}: use an sfpy of the same API version",
+            )
+        return {
+            "api": API_VERSION,
+            "version": self.version,
+            "host": self.host,
+            "address": self.address,
+            "pid": os.getpid(),
+        }
+
+    def deploy(self, name: Any, description_json: Any, request_id: Any = None) -> dict[str, Any]:
+        """Start deploying ``description_json`` (the JSON form) as application ``name``; returns
+        ``{"operation": id}`` at once. A request id seen before returns that request's
+        operation (a reconnecting client gets its own outcome)."""
+        _check_name(name)
+        if not isinstance(description_json, str):
+            raise DaemonError("bad-request", "the description must be its JSON form (a string)")
+        request = _check_request(request_id)
+        with self._lock:
+            known = self._known_request(request, "deploy", name)
+            if known is not None:
+                return known
+            self._refuse_when_stopping()
+        from sfpy.language.unparse import from_json
+
+        try:
+            description = from_json(description_json)
+            Process(f"check-{name}").check(description, name)
+        except DescriptionError as error:
+            raise DaemonError("description", error.render(), name) from None
+        with self._lock:
+            known = self._known_request(request, "deploy", name)
+            if known is not None:
+                return known
+            self._refuse_when_stopping()
+            if name in self._apps:
+                raise DaemonError(
+                    "in-use", f"application name {name!r} is already in use on {self.host}", name
+                )
+            app = self._new_application(name)
+            op = self._new_operation("deploy", name, request)
+            app.following.append(op)
+            self._apps[name] = app
+        log.info("deploying (operation %s)", op.id, extra={"app": name})
+        threading.Thread(
+            target=self._run_application, args=(app, op, description),
+            name=f"sfdaemon-deploy-{name}", daemon=True,
+        ).start()
+        self._ensure_ticker()
+        return {"operation": op.id}
+
+    def terminate(
+        self, name: Any, abnormal: Any = False, detach: Any = False, reason: Any = None,
+        request_id: Any = None,
+    ) -> dict[str, Any]:
+        """Terminate application ``name``, or its component ``name:path`` (``detach``: leave
+        its parent first, so the rest of the application keeps running). Returns
+        ``{"operation": id}`` at once."""
+        if not isinstance(name, str) or not name:
+            raise DaemonError("bad-request", "terminate needs an application name")
+        request = _check_request(request_id)
+        text = reason if isinstance(reason, str) and reason else f"terminated by a client of {self.host}"
+        record = (TerminationRecord.abnormal if abnormal is True else TerminationRecord.normal)(text)
+        with self._lock:
+            known = self._known_request(request, "terminate", name)
+            if known is not None:
+                return known
+            app_name, _, _ = name.partition(":")
+            app = self._apps.get(app_name)
+            if app is None:
+                raise DaemonError("unknown", f"no application {app_name!r} on {self.host}", name)
+            target = self._component(app, name)
+            op = self._new_operation("terminate", name, request)
+            app.following.append(op)
+        log.info("terminating %s (operation %s)", name, op.id, extra={"app": app_name})
+        threading.Thread(
+            target=self._run_terminate, args=(app, op, target, record, detach is True),
+            name=f"sfdaemon-terminate-{app_name}", daemon=True,
+        ).start()
+        return {"operation": op.id}
+
+    def operation(self, op_id: Any, since: Any = 0, wait: Any = 0.0) -> dict[str, Any]:
+        """An operation's lines from index ``since`` and, once done, its outcome; blocks up
+        to ``wait`` seconds (at most :data:`MAX_WAIT`) when there is nothing new."""
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            raise DaemonError("bad-request", "since must be an integer >= 0")
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)):
+            raise DaemonError("bad-request", "wait must be a number of seconds")
+        with self._lock:
+            op = self._ops.get(op_id) if isinstance(op_id, str) else None
+        if op is None:
+            raise DaemonError("unknown", f"no operation {op_id!r} on {self.host}")
+        return op.view(since, float(wait))
+
+    def list(self) -> dict[str, Any]:
+        """The applications held, by name."""
+        with self._lock:
+            apps = sorted(self._apps.values(), key=lambda a: a.name)
+        return {"host": self.host, "applications": [self._summary(app) for app in apps]}
+
+    def tree(self, name: Any) -> dict[str, Any]:
+        """The component tree of application ``name`` (or of its component ``name:path``)."""
+        if not isinstance(name, str) or not name:
+            raise DaemonError("bad-request", "tree needs an application name")
+        with self._lock:
+            app = self._apps.get(name.partition(":")[0])
+            if app is None:
+                raise DaemonError("unknown", f"no application {name.partition(':')[0]!r} on {self.host}", name)
+            target = self._component(app, name)
+        summary = self._summary(app)
+        summary["tree"] = None if target is None else self._node(target)
+        return summary
+
+    def ping(self, name: Any = None) -> dict[str, Any]:
+        """The daemon answers; with ``name``, that application (or component) exists and is
+        not terminated."""
+        result: dict[str, Any] = {"host": self.host, "alive": True, "uptime": self.uptime()}
+        if name is None:
+            return result
+        if not isinstance(name, str) or not name:
+            raise DaemonError("bad-request", "ping takes an application name or nothing")
+        with self._lock:
+            app = self._apps.get(name.partition(":")[0])
+            if app is None:
+                raise DaemonError("unknown", f"no application {name.partition(':')[0]!r} on {self.host}", name)
+            target = self._component(app, name)
+        state = app.state if target is None else _state_name(target)
+        if state in ("TERMINATED", "FAILED", "terminated", "failed"):
+            raise DaemonError("failed", f"{name} on {self.host} has terminated", name)
+        result.update({"name": name, "state": state})
+        return result
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Versions, uptime, load and memory, applications, recent errors, recovery."""
+        import platform
+
+        import psutil
+
+        me = psutil.Process()
+        memory = psutil.virtual_memory()
+        with self._lock:
+            errors = list(self.errors)
+            recovery = list(self.recovery)
+        return {
+            "host": self.host,
+            "address": self.address,
+            "version": self.version,
+            "api": API_VERSION,
+            "python": platform.python_version(),
+            "pid": os.getpid(),
+            "uptime": self.uptime(),
+            "load": list(os.getloadavg()),
+            "rss": me.memory_info().rss,
+            "threads": me.num_threads(),
+            "memory": {"total": memory.total, "available": memory.available},
+            "state_dir": str(self.state_dir),
+            "on_stop": self.on_stop,
+            "applications": self.list()["applications"],
+            "errors": errors,
+            "recovery": recovery,
+        }
+
+    def uptime(self) -> float:
+        return round(time.time() - self.started, 3)
+
+    # -- inside ------------------------------------------------------------------------------
+    def _refuse_when_stopping(self) -> None:
+        if self._stopping:
+            raise DaemonError("refused", f"sfdaemon on {self.host} is stopping")
+
+    def _known_request(self, request: str | None, kind: str, name: str) -> dict[str, Any] | None:
+        if request is None:
+            return None
+        op_id = self._requests.get(f"{kind}/{request}")
+        if op_id is None or op_id not in self._ops:
+            return None
+        return {"operation": op_id, "repeated": True}
+
+    def _new_operation(self, kind: str, name: str, request: str | None) -> Operation:
+        op = Operation(f"{kind}-{secrets.token_hex(6)}", kind, name, request)
+        self._ops[op.id] = op
+        if request is not None:
+            self._requests[f"{kind}/{request}"] = op.id
+        while len(self._ops) > KEPT_OPERATIONS:
+            oldest = next(iter(self._ops.values()))
+            if not oldest.done:
+                break
+            del self._ops[oldest.id]
+            if oldest.request_id is not None:
+                self._requests.pop(f"{oldest.kind}/{oldest.request_id}", None)
+        return op
+
+    def _new_application(self, name: str) -> Application:
+        from sfpy.host.journal import Journal, JournalError
+
+        try:
+            journal = Journal(self.apps_dir / name, run_id=name)
+        except JournalError as error:
+            raise DaemonError("refused", f"application {name!r}: {error}", name) from None
+        process = Process(
+            "rootProcess", journal=journal, terminate_timeout=self.terminate_timeout,
+            attributes=self.process_attributes,
+        )
+        app = Application(name, process, journal)
+        process.add_observer(lambda component, state: self._state_changed(app, component, state))
+        return app
+
+    def _state_changed(self, app: Application, component: Prim, state: State) -> None:
+        if state is State.CONSTRUCTED:
+            return
+        path = component.sf_complete_name()
+        record = component.termination_record
+        extra = ""
+        if state is State.TERMINATED and record is not None and record.id == path and not record.is_normal:
+            extra = f"  {record.type}: {record.description}"
+        for op in list(app.following):
+            op.say(f"{path}  {state.name}  {op.elapsed():.2f}s{extra}")
+        level = logging.WARNING if extra else logging.INFO
+        log.log(level, "%s%s", state.name, extra, extra={"app": app.name, "component": path})
+
+    def _run_application(self, app: Application, op: Operation, description: Any) -> None:
+        """The deployment, then the application's life until it terminated."""
+        try:
+            root = app.process.deploy(description, app.name)
+        except DeploymentError as error:
+            record = error.record
+            self._record_error(app.name, record.id, f"deployment failed: {record.description}")
+            outcome = self._end(app, record, "failed")
+            op.finish({**outcome, "exit": 6 if outcome["exit"] == 6 else 1})
+            return
+        except BaseException as error:  # noqa: BLE001 - reported to the client
+            log.exception("deployment crashed", extra={"app": app.name})
+            record = TerminationRecord.abnormal(f"{type(error).__name__}: {error}", id=app.name)
+            self._record_error(app.name, app.name, record.description or "")
+            outcome = self._end(app, record, "failed")
+            op.finish({**outcome, "exit": 6 if outcome["exit"] == 6 else 1})
+            return
+        with self._lock:
+            app.root = root
+            if app.state == "deploying":
+                app.state = "running"
+        op.finish({
+            "exit": 0, "state": "running", "record": None,
+            "message": f"application {app.name} is running on {self.host}",
+            "cleanup_failures": [], "left": [],
+        })
+        self._forget_follower(app, op)
+        final = root.wait_terminated()
+        state = "terminated" if final is None or final.is_normal else "failed"
+        if final is not None and not final.is_normal:
+            self._record_error(app.name, final.id, f"terminated abnormally: {final.description}")
+        self._end(app, final, state)
+
+    def _end(self, app: Application, record: TerminationRecord | None, state: str) -> dict[str, Any]:
+        """The application's root ended: end the rest of its process, close its journal,
+        forget it. Returns the outcome (exit 0, or 6 when cleanup was incomplete)."""
+        from sfpy.host.journal import CleanupError, clean, describe
+
+        with self._lock:
+            app.state = "terminating" if app.state != "failed" else app.state
+        process = app.process
+        process.terminate_all(TerminationRecord.normal(f"application {app.name} ended"))
+        still = [] if process.wait_empty(SHUTDOWN_TIMEOUT + self.terminate_timeout) else sorted(process.applications())
+        process.scheduler.stop()
+        left: list[str] = [f"still terminating: {name}" for name in still]
+        for entry in app.journal.open_entries():
+            try:
+                line = clean(entry)
+                for op in list(app.following):
+                    op.say(f"cleaned up after {entry.owner}: {line}")
+            except CleanupError as error:
+                left.append(f"{describe(entry)}: {error}")
+                continue
+            app.journal.done(entry.id)
+        if left:
+            app.journal.close()  # kept for the next incarnation's recovery
+        else:
+            app.journal.discard()
+        failures = [f"{path}: {message}" for path, message in process.cleanup_failures]
+        for line in failures + left:
+            self._record_error(app.name, None, f"cleanup incomplete: {line}")
+        outcome = {
+            "exit": 6 if failures or left else 0,
+            "state": state,
+            "record": None if record is None else record.to_dict(),
+            "message": f"application {app.name} {state} on {self.host}",
+            "cleanup_failures": failures,
+            "left": left,
+        }
+        with self._lock:
+            app.state = state
+            app.outcome = outcome
+            if self._apps.get(app.name) is app:
+                del self._apps[app.name]
+            followers = list(app.following)
+            app.following.clear()
+        log.info("%s", outcome["message"], extra={"app": app.name})
+        app.ended.set()
+        for op in followers:
+            if op.kind == "terminate" and op.app == app.name:
+                op.finish(outcome)
+        return outcome
+
+    def _run_terminate(
+        self, app: Application, op: Operation, target: Prim | None, record: TerminationRecord,
+        detach: bool,
+    ) -> None:
+        if target is None or target.sf_parent() is None:
+            # the whole application: _end finishes the operation with its outcome
+            if target is None:
+                # still deploying: terminate what is built so far (the deploy fails)
+                app.process.terminate_all(record)
+            else:
+                target.sf_terminate(record)
+            if app.ended.wait(SHUTDOWN_TIMEOUT * 4 + self.terminate_timeout):
+                if not op.done and app.outcome is not None:
+                    op.finish(app.outcome)
+            else:
+                op.finish({"exit": 5, "state": app.state, "record": None,
+                           "message": f"{app.name} still terminating", "cleanup_failures": [],
+                           "left": []})
+            return
+        if detach:
+            target.sf_detach_and_terminate(record)
+        else:
+            target.sf_terminate(record)
+        final = target.wait_terminated(SHUTDOWN_TIMEOUT + self.terminate_timeout)
+        self._forget_follower(app, op)
+        op.finish({
+            "exit": 0 if final is not None else 5,
+            "state": "terminated" if final is not None else _state_name(target).lower(),
+            "record": None if final is None else final.to_dict(),
+            "message": f"{target.sf_complete_name()} "
+            + ("terminated" if final is not None else "still terminating"),
+            "cleanup_failures": [], "left": [],
+        })
+
+    def _forget_follower(self, app: Application, op: Operation) -> None:
+        with self._lock:
+            if op in app.following:
+                app.following.remove(op)
+
+    def _component(self, app: Application, name: str) -> Prim | None:
+        """The component ``app:path`` names (the root for the bare name; None while the root
+        is not built yet)."""
+        root = app.root or app.process.application(app.name)
+        parts = name.split(":")[1:]
+        node = root
+        for part in parts:
+            children = {c.sf_name: c for c in getattr(node, "sf_children", lambda: [])()} if node else {}
+            if part not in children:
+                raise DaemonError("unknown", f"no component {name!r} on {self.host}", name)
+            node = children[part]
+        return node
+
+    def _summary(self, app: Application) -> dict[str, Any]:
+        root = app.root or app.process.application(app.name)
+        record = None if root is None else root.termination_record
+        return {
+            "name": app.name,
+            "state": app.state,
+            "host": self.host,
+            "sfClass": None if root is None else root.sf_class_name(),
+            "started": app.started_at,
+            "components": 0 if root is None else sum(1 for _ in iter_tree(root)),
+            "record": None if record is None else record.to_dict(),
+        }
+
+    def _node(self, component: Prim) -> dict[str, Any]:
+        record = component.termination_record
+        children = list(getattr(component, "sf_children", lambda: [])())
+        child_ids = {id(c) for c in children}
+        attributes = {}
+        for key, value in component.sf_context().items():
+            if id(value) in child_ids or isinstance(value, Prim):
+                continue
+            attributes[str(key)] = _plain(value)
+        return {
+            "name": component.sf_name,
+            "path": component.sf_complete_name(),
+            "state": _state_name(component),
+            "sfClass": component.sf_class_name(),
+            "host": self.host,
+            "attributes": attributes,
+            "record": None if record is None else record.to_dict(),
+            "children": [self._node(child) for child in children],
+        }
+
+    def _record_error(self, app: str, path: str | None, message: str) -> None:
+        with self._lock:
+            self.errors.append({"time": time.time(), "application": app, "path": path, "message": message})
+
+    # -- progress lines of long work (a ``running`` line after a second, ``waiting for``) ---
+    def _ensure_ticker(self) -> None:
+        with self._lock:
+            if self._ticker is not None:
+                return
+            self._ticker = threading.Thread(target=self._tick_forever, name="sfdaemon-progress", daemon=True)
+            self._ticker.start()
+
+    def _tick_forever(self) -> None:
+        while not self.stopped.wait(0.25):
+            with self._lock:
+                apps = [app for app in self._apps.values() if app.following]
+            for app in apps:
+                try:
+                    self._tick(app, time.monotonic())
+                except Exception:  # noqa: BLE001 - progress must never break the daemon
+                    log.exception("progress failed", extra={"app": app.name})
+
+    def _tick(self, app: Application, now: float) -> None:
+        activities: list[Activity] = app.process.activities()
+        waiting = []
+        for activity in activities:
+            if now - activity.since < LONG_ACTIVITY:
+                continue
+            if str(activity.phase).startswith("terminat"):
+                waiting.append(activity)
+                continue
+            key = (activity.path, activity.phase, activity.what, activity.since)
+            if key not in app.reported:
+                app.reported.add(key)
+                for op in list(app.following):
+                    op.say(f"{activity.path}  running {activity.what}  {activity.since - op.began:.2f}s")
+        if waiting and now >= app.next_report:
+            app.next_report = now + PROGRESS_INTERVAL
+            for activity in waiting:
+                for op in list(app.following):
+                    op.say(f"waiting for {activity.path} {activity.what}, {now - activity.since:.0f} s")
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise DaemonError(
+            "bad-request",
+            f"application name {name!r}: letters, digits, _ $ . - (up to 100), not starting "
+            "with a digit, dot or dash",
+        )
+
+
+def _check_request(request_id: Any) -> str | None:
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 200:
+        raise DaemonError("bad-request", "request_id must be a string of 1-200 characters")
+    return request_id
+
+
+def _state_name(component: Prim) -> str:
+    """DEPLOYED, STARTED, TERMINATING, TERMINATED, or FAILED for an abnormal end."""
+    state = component.state
+    record = component.termination_record
+    if state is State.TERMINATED and record is not None and not record.is_normal:
+        return "FAILED"
+    return state.name
+
+
+def _plain(value: Any) -> Any:
+    """An attribute as plain data: the JSON form of language values, text for the rest."""
+    from sfpy.language.unparse import to_data
+
+    try:
+        return to_data(value)
+    except Exception:  # noqa: BLE001 - a live object: its text
+        return str(value)
+
+
+__all__ = ["API_VERSION", "EXIT_CODES", "DaemonError", "Operation", "RootProcess"]

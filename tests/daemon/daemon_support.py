@@ -1,0 +1,111 @@
+"""Real ``sfdaemon`` processes for the daemon tests: started, waited for (the ready line,
+never a fixed sleep), stopped, and killed with whatever they left when a test fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PORT = 3800
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env.pop("PYRO_SERIALIZER", None)
+    return env
+
+
+def command(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"sfpy.cli.{name}", *args]
+
+
+def run(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a client command (``sfstart`` …) to its end."""
+    return subprocess.run(command(name, *args), capture_output=True, text=True,
+                          timeout=timeout, env=environment())
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``condition()`` until it returns something true; its value. AssertionError after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Daemon:
+    """One ``sfdaemon`` process on ``address:3800`` with its state directory."""
+
+    def __init__(self, address: str, state_dir: Path, *extra: str) -> None:
+        self.address = address
+        self.state_dir = state_dir
+        self.extra = extra
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+
+    def start(self, timeout: float = 30.0) -> Daemon:
+        self.lines = []
+        self._ready.clear()
+        self.process = subprocess.Popen(
+            command("sfdaemon", "--host", self.address, "--port", str(PORT), "--state-dir",
+                    str(self.state_dir), "--insecure", *self.extra),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, env=environment(), start_new_session=True,
+        )
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        if not self._ready.wait(timeout) or self.process.poll() is not None:
+            self.kill()
+            raise AssertionError(f"sfdaemon on {self.address} not ready:\n" + "".join(self.lines))
+        return self
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            self.lines.append(line)
+            if "ready" in line and line.startswith("sfdaemon:"):
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM and wait; SIGKILL after ``timeout``. The exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """``kill -9`` of the daemon (its applications' process groups live on)."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            self.process.wait(10)
+
+    def clean_leftovers(self) -> None:
+        """Whatever the daemon's applications left (process groups): stopped through their
+        journals, as a restarted daemon would."""
+        from sfpy.host.journal import recover
+
+        with contextlib.suppress(Exception):
+            recover(self.state_dir / "apps")
