@@ -29,9 +29,9 @@ def parser(
     result = ArgumentParser(prog=prog, description=description)
     result.add_argument("host", metavar="HOST", help="the daemon: name, name:port or address "
                         "(port 3800 when not given)")
-    result.add_argument("--insecure", action="store_true",
-                        help="talk to the daemon without TLS (needed for a non-loopback "
-                        "address until TLS exists; loopback addresses are always plain)")
+    from sfpy.cli import clientconfig
+
+    clientconfig.add_options(result)
     result.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="give up on a daemon that does not answer (default %(default)g)")
     if json_output:
@@ -43,15 +43,20 @@ def parser(
 
 def connect(args: argparse.Namespace) -> Any:
     """A checked connection to the daemon HOST names (RemoteError, exit 4, otherwise)."""
-    from sfpy.engine import remote
+    from sfpy.cli import clientconfig
+    from sfpy.engine import remote, tls
 
     host, port = remote.parse_host(args.host)
-    if not args.insecure and not remote.is_loopback(host):
-        raise remote.RemoteError(
-            "refused", f"{args.host} is not a loopback address: TLS is not available yet, "
-            "give --insecure to talk to it in the clear", host=args.host,
-        )
-        # (exit 1 would hide the cause; an address refused before connecting is exit 4)
+    found = clientconfig.resolve(args)
+    args.security = found  # sfdiagnostics shows where each came from
+    if found.insecure:
+        remote.configure(insecure=True)
+    elif found.ca is None:
+        raise clientconfig.ClientConfigError(
+            "no site CA to check the daemon against: give --ca (and --cert, --key), set "
+            f"SFPY_CA, or write {clientconfig.user_config()}; --insecure for a loopback daemon")
+    else:
+        remote.configure(tls.TLSFiles(ca=found.ca, cert=found.cert, key=found.key))
     timeout = max(args.connect_timeout, 0.1)
     client = remote.connect(host, port, timeout)
     client._proxy._pyroTimeout = max(timeout, CALL_TIMEOUT)

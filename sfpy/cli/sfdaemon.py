@@ -6,8 +6,10 @@ away). On start it cleans what dead previous incarnations left in its state dire
 SIGTERM or SIGINT stop it cleanly: the applications are terminated (``on_stop: terminate``,
 the default) or left for the next incarnation's recovery (``on_stop: leave``).
 
-Until TLS is configured (the next step) a daemon listens on loopback addresses only, and
-only when ``--insecure`` says that the connection is neither encrypted nor authenticated.
+Every connection is TLS with client certificates checked against the site CA (``--cert``,
+``--key``, ``--ca``; ``sfpy-ca`` makes them), and the configuration's ``roles`` say which
+certificate subjects may deploy, read or manage. ``--insecure`` (plain TCP, anyone local may
+do anything) is allowed on loopback addresses only.
 
 Every log line names the application and the component it is about (``-`` for the daemon).
 """
@@ -27,7 +29,7 @@ from sfpy.errors import SfpyError
 
 DEFAULT_STATE_DIR = "/var/lib/sfpy/daemon"
 CONFIG_KEYS = {"host", "port", "state_dir", "log_level", "on_stop", "terminate_timeout", "hosts",
-               "insecure", "name"}
+               "insecure", "name", "cert", "key", "ca", "roles"}
 
 
 class ConfigError(SfpyError):
@@ -46,9 +48,14 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--state-dir", metavar="DIR",
                         help=f"journals of the applications (default {DEFAULT_STATE_DIR})")
     parser.add_argument("--config", metavar="FILE", help="YAML configuration (daemon/sfdaemon.yaml)")
+    parser.add_argument("--cert", metavar="FILE", help="this daemon's certificate (PEM; "
+                        "sfpy-ca issue daemon HOST), naming its host")
+    parser.add_argument("--key", metavar="FILE", help="its private key (mode 0600)")
+    parser.add_argument("--ca", metavar="FILE", help="the site CA's certificate (ca.pem): "
+                        "clients and peer daemons must hold a certificate it signed")
     parser.add_argument("--insecure", action="store_true",
-                        help="serve without TLS (loopback addresses only): required until TLS "
-                        "is configured")
+                        help="serve plain TCP without TLS: loopback addresses only, anyone "
+                        "local may do anything")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
     return parser
@@ -122,19 +129,22 @@ def _main(argv: Sequence[str] | None) -> int:
     from sfpy.engine import remote
     from sfpy.engine.rootprocess import RootProcess
 
-    if not insecure:
-        print("sfdaemon: TLS is not available yet: run with --insecure on a loopback "
-              "address (127.0.0.0/8, ::1)", file=sys.stderr)
+    files, access = _security(args, config, insecure)
+    if files is None and not insecure:
+        print("sfdaemon: no TLS certificate: give --cert, --key and --ca (sfpy-ca makes them), "
+              "or --insecure on a loopback address (127.0.0.0/8, ::1)", file=sys.stderr)
         return EXIT_FAILED
-    if not remote.is_loopback(host):
-        print(f"sfdaemon: {host} is not a loopback address: without TLS sfdaemon listens on "
-              "loopback addresses only", file=sys.stderr)
+    if insecure and not remote.is_loopback(host):
+        print(f"sfdaemon: {host} is not a loopback address: without TLS (--insecure) sfdaemon "
+              "listens on loopback addresses only", file=sys.stderr)
         return EXIT_FAILED
     root = RootProcess(
         state_dir, host=str(config.get("name") or host), address=f"{host}:{port}",
         on_stop=on_stop, terminate_timeout=float(config.get("terminate_timeout") or 60.0),
+        access=access,
     )
     log = logging.getLogger("sfpy.daemon")
+    _say_security(log, files, access, insecure)
     for line in root.recover():
         print(f"sfdaemon: recovery: {line}", file=sys.stderr)
 
@@ -150,12 +160,61 @@ def _main(argv: Sequence[str] | None) -> int:
               file=sys.stderr, flush=True)
 
     try:
-        remote.serve(root, host, port, ready=ready)
+        remote.serve(root, host, port, ready=ready, files=files, insecure=insecure)
     finally:
         root.close()
     # the stop thread has finished terminating; other threads are daemon threads
     log.info("stopped", extra={"app": "-"})
     return EXIT_OK
+
+
+def _security(args: Any, config: dict[str, Any], insecure: bool) -> tuple[Any, Any]:
+    """The TLS files (None with ``--insecure`` or when none is given) and the roles."""
+    from sfpy.engine.access import Access
+    from sfpy.engine.tls import TLSFiles
+
+    paths = {}
+    for key in ("cert", "key", "ca"):
+        value = getattr(args, key) or config.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key} must be a file name")
+        paths[key] = value
+    roles = config.get("roles")
+    if roles is not None and not isinstance(roles, dict):
+        raise ConfigError("roles must map deploy, read and manage to lists of certificate "
+                          "subjects")
+    try:
+        access = Access(roles)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if insecure:
+        if any(paths.values()):
+            raise ConfigError("--insecure and a TLS certificate: choose one")
+        return None, access
+    if not any(paths.values()):
+        return None, access
+    missing = [f"--{key}" for key, value in paths.items() if not value]
+    if missing:
+        raise ConfigError(f"TLS needs --cert, --key and --ca: {', '.join(missing)} missing")
+    files = TLSFiles(ca=paths["ca"], cert=paths["cert"], key=paths["key"])
+    files.check()
+    return files, access
+
+
+def _say_security(log: logging.Logger, files: Any, access: Any, insecure: bool) -> None:
+    if insecure:
+        if access.configured:
+            log.warning("--insecure: no certificates, so the roles are not applied: every "
+                        "local caller may do everything", extra={"app": "-"})
+        return
+    from sfpy.engine.tls import read_pem_names
+
+    me = read_pem_names(files.cert)
+    log.info("TLS as %s (names %s), clients signed by %s", me.subject,
+             ", ".join([*me.dns, *me.ips]) or "nothing", files.ca, extra={"app": "-"})
+    if not access.configured:
+        log.warning("no roles configured: every certificate the site CA signed may deploy, "
+                    "terminate, manage and stop this daemon", extra={"app": "-"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """``sfdiagnostics HOST``: what HOST's daemon says about itself: versions, uptime, load and
-memory, applications, recent errors, and what it recovered when it started.
+memory, applications, recent errors, and what it recovered when it started; and the TLS
+side: which certificate, key and CA this client used (and where it found each), the
+daemon's certificate, and the subject and roles the daemon sees for this client.
 
 Exit 0; 4 no daemon reachable.
 """
@@ -18,9 +20,21 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     with common.connect(args) as client:
         data = client.diagnostics()
+    security = args.security
+    data["client"] = {"insecure": security.insecure, "cert": security.cert, "key": security.key,
+                      "ca": security.ca, "sources": security.sources,
+                      "daemon_subject": None if client.peer is None else client.peer.subject}
     if args.json:
         common.print_json(data)
         return EXIT_OK
+    for line in security.lines():
+        print(line)
+    if client.peer is not None:
+        print(f"daemon certificate: {client.peer.subject} "
+              f"(names {', '.join([*client.peer.dns, *client.peer.ips]) or 'nothing'})")
+    caller = data.get("caller") or {}
+    print(f"the daemon sees you as {caller.get('subject') or 'a plain-TCP caller'}, roles: "
+          f"{', '.join(caller.get('roles') or []) or 'none'}")
     print(f"host {data['host']} ({data['address']}), sfpy {data['version']}, API {data['api']}, "
           f"Python {data['python']}, pid {data['pid']}")
     print(f"up {data['uptime']:.0f} s, load {' '.join(f'{x:.2f}' for x in data['load'])}, "

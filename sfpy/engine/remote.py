@@ -19,6 +19,14 @@ Errors: every remote method returns a dict; a refusal or failure is returned as
 command's exit code (:data:`~sfpy.engine.rootprocess.EXIT_CODES`: 1 refused or failed, 3 the
 description, 4 unreachable or version, 5 timeout, 6 cleanup incomplete).
 
+TLS (:mod:`sfpy.engine.tls` builds the contexts): every connection is TLS with a certificate
+on both sides, checked against the site CA, unless the process is configured ``insecure``
+(plain TCP, loopback addresses only, refused anywhere else). Pyro5's SSL settings are
+process-global, so :func:`configure` sets them once: a daemon with its own certificate (which
+is also its client certificate towards peer daemons), a command with the user's. Roles
+(:mod:`sfpy.engine.access`): every exposed method passes through
+:meth:`RootProcess.authorize` with the caller's certificate subject first.
+
 Where ``sfProcessHost`` plugs in (later): a daemon that places a subtree on another host is a
 client of that host's ``rootProcess`` through :func:`connect`; the handle implementing the
 engine's ``LifecycleChild`` contract lives next to this module and uses only :class:`Client`.
@@ -30,6 +38,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -37,8 +46,9 @@ from typing import Any
 
 import Pyro5.api
 import Pyro5.errors
+import Pyro5.socketutil
 
-from sfpy.engine import rootprocess
+from sfpy.engine import rootprocess, tls
 from sfpy.engine.rootprocess import EXIT_CODES, DaemonError, RootProcess
 from sfpy.errors import SfpyError
 
@@ -52,6 +62,10 @@ THREADPOOL_SIZE = 256
 
 _configured = False
 _configure_lock = threading.Lock()
+#: The process's one security setting: None (not chosen yet), INSECURE, or its TLS files.
+INSECURE = "insecure"
+_security: tls.TLSFiles | str | None = None
+_contexts: dict[str, ssl.SSLContext] = {}
 
 
 class RemoteError(SfpyError):
@@ -83,22 +97,110 @@ class RemoteError(SfpyError):
         )
 
 
-def configure() -> None:
+def configure(files: tls.TLSFiles | None = None, *, insecure: bool = False) -> None:
     """Pyro5's configuration, once per process (it is process-global and read lazily): no
-    ``PYRO_*`` environment overrides, json, TCP_NODELAY, a pool sized for many clients."""
-    global _configured
+    ``PYRO_*`` environment overrides, json, TCP_NODELAY (without it a TLS round trip waits
+    for delayed ACKs), a pool sized for many clients.
+
+    ``files`` (TLS) or ``insecure`` (plain TCP, loopback only) chooses the process's security,
+    once: choosing another later is refused. With neither, only the rest is configured."""
+    global _configured, _security
     with _configure_lock:
-        if _configured:
+        if not _configured:
+            Pyro5.config.reset(use_environment=False)
+            Pyro5.config.SERIALIZER = SERIALIZER
+            Pyro5.config.SOCK_NODELAY = True
+            Pyro5.config.SOCK_REUSE = True
+            Pyro5.config.SERVERTYPE = "thread"
+            Pyro5.config.THREADPOOL_SIZE = THREADPOOL_SIZE
+            Pyro5.config.THREADPOOL_SIZE_MIN = 4
+            Pyro5.config.DETAILED_TRACEBACK = False
+            _configured = True
+        if files is None and not insecure:
             return
-        Pyro5.config.reset(use_environment=False)
-        Pyro5.config.SERIALIZER = SERIALIZER
-        Pyro5.config.SOCK_NODELAY = True
-        Pyro5.config.SOCK_REUSE = True
-        Pyro5.config.SERVERTYPE = "thread"
-        Pyro5.config.THREADPOOL_SIZE = THREADPOOL_SIZE
-        Pyro5.config.THREADPOOL_SIZE_MIN = 4
-        Pyro5.config.DETAILED_TRACEBACK = False
-        _configured = True
+        wanted: tls.TLSFiles | str = files if files is not None else INSECURE
+        if _security is None:
+            if isinstance(wanted, tls.TLSFiles):
+                _use_tls(wanted)
+            _security = wanted
+        elif _security != wanted:
+            raise RemoteError("refused", f"this process already uses {_describe(_security)}; "
+                              "Pyro5's TLS settings are process-global: cannot switch to "
+                              f"{_describe(wanted)}")
+
+
+def _use_tls(files: tls.TLSFiles) -> None:
+    """Build this process's contexts and make Pyro5 use them: Pyro5 asks
+    ``socketutil.get_ssl_context`` for a context whenever it listens or connects; it gets
+    ours (a server context whose handshake runs in the connection's worker thread, and a
+    client context that trusts the site CA only)."""
+    _contexts["client"] = tls.client_context(files)
+    if files.cert is not None:
+        _contexts["server"] = tls.server_context(files)
+    Pyro5.config.SSL = True
+    Pyro5.config.SSL_REQUIRECLIENTCERT = True
+    Pyro5.config.SSL_SERVERCERT = files.cert or ""
+    Pyro5.config.SSL_SERVERKEY = files.key or ""
+    Pyro5.config.SSL_CLIENTCERT = files.cert or ""
+    Pyro5.config.SSL_CLIENTKEY = files.key or ""
+    Pyro5.config.SSL_CACERTS = files.ca
+    Pyro5.socketutil.get_ssl_context = _pyro_ssl_context  # type: ignore[assignment]
+
+
+def _pyro_ssl_context(servercert: str = "", **_: Any) -> ssl.SSLContext:
+    context = _contexts.get("server" if servercert else "client")
+    if context is None:
+        raise Pyro5.errors.CommunicationError("TLS: no certificate to serve with")
+    return context
+
+
+def _describe(security: tls.TLSFiles | str | None) -> str:
+    if security is None:
+        return "no security setting"
+    if security == INSECURE:
+        return "plain TCP (--insecure)"
+    assert isinstance(security, tls.TLSFiles)
+    return f"TLS with certificate {security.cert or '(none)'} and CA {security.ca}"
+
+
+def security() -> tls.TLSFiles | str | None:
+    """The process's security setting: its :class:`~sfpy.engine.tls.TLSFiles`,
+    :data:`INSECURE`, or None before :func:`configure` chose one."""
+    return _security
+
+
+def _peer() -> tls.Identity | None:
+    """The certificate identity of the client of the current remote call (None: plain TCP)."""
+    client = Pyro5.api.current_context.client
+    sock = getattr(client, "sock", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    return tls.identity(sock.getpeercert())
+
+
+class _Daemon(Pyro5.api.Daemon):
+    """Pyro5's daemon, doing each connection's TLS handshake in that connection's worker
+    thread, bounded in time, and logging a refused one in one line."""
+
+    def _handshake(self, conn: Any, denied_reason: Any = None) -> bool:
+        sock = getattr(conn, "sock", None)
+        if isinstance(sock, ssl.SSLSocket) and denied_reason is None:
+            try:
+                where = "{}:{}".format(*sock.getpeername()[:2])
+            except OSError:
+                where = "?"
+            previous = sock.gettimeout()
+            try:
+                sock.settimeout(tls.HANDSHAKE_TIMEOUT)
+                sock.do_handshake()
+                sock.settimeout(previous)
+            except (ssl.SSLError, OSError) as error:
+                reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) \
+                    or str(error) or type(error).__name__
+                log.warning("refused a connection from %s: TLS handshake failed: %s", where,
+                            str(reason).lower().replace("_", " "), extra={"app": "-"})
+                return False
+        return bool(super()._handshake(conn, denied_reason))
 
 
 # -- the daemon side ---------------------------------------------------------------------------
@@ -107,6 +209,7 @@ def _exposed(method: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
 
     def call(self: _Facade, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
+            self.root.authorize(method.__name__, _peer())
             return method(self, *args, **kwargs)
         except DaemonError as error:
             return {"error": error.to_dict(self.root.host)}
@@ -162,7 +265,16 @@ class _Facade:
 
     @_exposed
     def diagnostics(self) -> dict[str, Any]:
-        return self.root.diagnostics()
+        result = self.root.diagnostics()
+        peer = _peer()
+        files = _security if isinstance(_security, tls.TLSFiles) else None
+        result["tls"] = None if files is None else {
+            "certificate": files.cert, "ca": files.ca, "roles": self.root.access.describe()}
+        result["caller"] = {
+            "subject": None if peer is None else peer.subject,
+            "roles": sorted(self.root.access.roles_of(peer)),
+        }
+        return result
 
     @_exposed
     def stop(self) -> dict[str, Any]:
@@ -181,14 +293,24 @@ def is_loopback(host: str) -> bool:
 
 def serve(
     root_process: RootProcess, host: str, port: int = DEFAULT_PORT,
-    ready: Callable[[str], None] | None = None,
+    ready: Callable[[str], None] | None = None, *, files: tls.TLSFiles | None = None,
+    insecure: bool = False,
 ) -> None:
     """Serve ``root_process`` as ``rootProcess`` on ``host:port`` until it has stopped
     (:meth:`RootProcess.stop`, or :meth:`RootProcess.close` from a signal handler).
-    ``ready(uri)`` is called once the socket listens."""
-    configure()
+    ``ready(uri)`` is called once the socket listens. TLS with ``files`` (the daemon's
+    certificate, key and the site CA); ``insecure``: plain TCP, on a loopback address only."""
+    configure(files, insecure=insecure)
+    if _security is None:
+        raise DaemonError("refused", "a daemon needs its TLS certificate, key and the site CA "
+                          "(or insecure, on a loopback address)")
+    if _security == INSECURE and not is_loopback(host):
+        raise DaemonError("refused", f"{host} is not a loopback address: without TLS sfdaemon "
+                          "listens on loopback addresses only")
+    if _security != INSECURE and "server" not in _contexts:
+        raise DaemonError("refused", "a daemon needs its own certificate and key")
     try:
-        daemon = Pyro5.api.Daemon(host=host, port=port)
+        daemon = _Daemon(host=host, port=port)
     except OSError as error:
         raise DaemonError("refused", f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     with daemon:
@@ -228,14 +350,18 @@ class Client:
     the result dict, or raise :class:`RemoteError`. One thread at a time (Pyro5 proxies
     belong to one thread): make one per thread. ``calls`` counts remote calls."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    def __init__(self, host: str, port: int, timeout: float,
+                 expected_host: str | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.expected_host = expected_host
         self.where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.calls = 0
         self.server: dict[str, Any] = {}
-        self._proxy = Pyro5.api.Proxy(f"PYRO:{OBJECT_ID}@{self.where}")
+        self.peer: tls.Identity | None = None
+        self._proxy = _Proxy(f"PYRO:{OBJECT_ID}@{self.where}")
+        object.__setattr__(self._proxy, "_sfpy_client", self)
         self._proxy._pyroTimeout = timeout
         self._proxy._pyroSerializer = SERIALIZER
 
@@ -254,6 +380,10 @@ class Client:
                     host=self.where,
                 ) from None
             except Pyro5.errors.ConnectionClosedError as error:
+                if not self.server and self._proxy._pyroConnection is None:
+                    # dropped while connecting: a refusal, not a hiccup
+                    raise RemoteError("unreachable", _closed_at_once(self.where, error),
+                                      host=self.where) from None
                 if attempt + 1 >= attempts:
                     raise RemoteError("unreachable", f"connection to {self.where} lost: {error}",
                                       host=self.where) from None
@@ -316,19 +446,81 @@ class Client:
         self.close()
 
 
+class _Proxy(Pyro5.api.Proxy):
+    """A proxy that checks, on every (re)connection, that the daemon's certificate names the
+    host its client was asked to reach (``expected_host``), besides the address (which the
+    TLS handshake checks)."""
+
+    def _pyroValidateHandshake(self, response: Any) -> None:
+        client: Client | None = self.__dict__.get("_sfpy_client")
+        sock = getattr(self._pyroConnection, "sock", None)
+        if client is None or not isinstance(sock, ssl.SSLSocket):
+            return
+        peer = tls.identity(sock.getpeercert())
+        client.peer = peer
+        wanted = client.expected_host
+        if wanted and (peer is None or not tls.names_host(peer, wanted)):
+            names = ", ".join([*(peer.dns if peer else ()), *(peer.ips if peer else ())]) or "none"
+            with contextlib.suppress(Exception):
+                self._pyroConnection.close()
+            self._pyroConnection = None
+            raise Pyro5.errors.CommunicationError(
+                f"the daemon at {client.where} is not {wanted}: its certificate "
+                f"({peer.subject if peer else 'none'}) names {names}")
+
+
+def _closed_at_once(where: str, error: BaseException) -> str:
+    """A daemon that closes a new connection at once has refused it: with TLS, this client's
+    certificate (TLS 1.3 says why only in the daemon's log); without, the lack of TLS."""
+    if isinstance(_security, tls.TLSFiles):
+        if _security.cert is None:
+            return (f"sfdaemon at {where} refused the connection: it requires a client "
+                    "certificate and none was given (--cert and --key, SFPY_CERT and SFPY_KEY, "
+                    "or client.yaml)")
+        return (f"sfdaemon at {where} refused the connection during TLS set-up: it does not "
+                f"accept the certificate {_security.cert} (expired, not yet valid, or not signed "
+                "by its site CA; its log says which)")
+    if _security == INSECURE:
+        return (f"sfdaemon at {where} closed the connection: it requires TLS (drop --insecure "
+                "and give a certificate)")
+    return f"connection to {where} lost: {error}"
+
+
 def _unreachable(where: str, error: BaseException) -> str:
     text = str(error)
-    if "refused" in text.lower():
+    if isinstance(_security, tls.TLSFiles):
+        described = tls.describe_failure(text)
+        if described != text:
+            return f"sfdaemon at {where}: {described}"
+    elif _security == INSECURE and ("connection closed" in text.lower() or "reset" in text.lower()):
+        return (f"sfdaemon at {where} closed the connection: it probably requires TLS "
+                "(drop --insecure and give a certificate)")
+    if "refused" in text.lower() and "connection" in text.lower():
         text = "connection refused"
+    text = text.removeprefix(f"cannot connect to ('{where.rsplit(':', 1)[0]}', "
+                             f"{where.rsplit(':', 1)[-1]}): ")
     return f"no sfpy daemon reachable at {where}: {text}"
 
 
 def connect(host: str, port: int = DEFAULT_PORT, timeout: float = 10.0, *,
-            api_version: int | None = None) -> Client:
+            api_version: int | None = None, expected_host: str | None = None) -> Client:
     """A :class:`Client` of the daemon at ``host:port`` whose API version has been checked
-    (``hello``): :class:`RemoteError` ``unreachable`` or ``version`` (exit 4) otherwise."""
+    (``hello``): :class:`RemoteError` ``unreachable`` or ``version`` (exit 4) otherwise.
+
+    With TLS the daemon's certificate must be signed by the site CA and name ``host`` (the
+    address or name connected to); ``expected_host`` (the host name a description or the
+    host map gave, when ``host`` is its address) must be named by it as well: a daemon that
+    places a subtree on ``xen02`` passes ``expected_host="xen02"``. Without TLS (the process
+    is :data:`INSECURE`) only loopback addresses are reached."""
     configure()
-    client = Client(host, port, timeout)
+    if _security is None:
+        raise RemoteError("unreachable", f"cannot connect to {host}: no TLS certificate, key "
+                          "and CA configured (nor --insecure)", host=host)
+    if _security == INSECURE and not is_loopback(host):
+        raise RemoteError("unreachable", f"will not talk plain TCP to {host}: it is not a "
+                          "loopback address (--insecure is for loopback daemons only; give a "
+                          "certificate to use TLS)", host=host)
+    client = Client(host, port, timeout, expected_host)
     try:
         client.hello(api_version)
     except BaseException:
@@ -339,6 +531,7 @@ def connect(host: str, port: int = DEFAULT_PORT, timeout: float = 10.0, *,
 
 __all__ = [
     "DEFAULT_PORT",
+    "INSECURE",
     "OBJECT_ID",
     "Client",
     "RemoteError",
@@ -346,5 +539,6 @@ __all__ = [
     "connect",
     "is_loopback",
     "parse_host",
+    "security",
     "serve",
 ]

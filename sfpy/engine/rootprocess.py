@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sfpy.engine.access import Access, AccessError
 from sfpy.engine.errors import DeploymentError
 from sfpy.engine.prim import HOST_NAME, Prim, State, iter_tree
 from sfpy.engine.process import DEFAULT_TERMINATE_TIMEOUT, Process
@@ -75,6 +76,7 @@ SHUTDOWN_TIMEOUT = 30.0
 #: Error codes and the exit code a command returns for each (design.md §4).
 EXIT_CODES: dict[str, int] = {
     "refused": 1,
+    "forbidden": 1,
     "in-use": 1,
     "unknown": 1,
     "failed": 1,
@@ -205,6 +207,7 @@ class RootProcess:
         on_stop: str = "terminate",
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         process_attributes: dict[str, Any] | None = None,
+        access: Access | None = None,
     ) -> None:
         if on_stop not in ("terminate", "leave"):
             raise ValueError(f"on_stop must be 'terminate' or 'leave', not {on_stop!r}")
@@ -215,6 +218,7 @@ class RootProcess:
         self.on_stop = on_stop
         self.terminate_timeout = terminate_timeout
         self.process_attributes = dict(process_attributes or {})
+        self.access = access or Access()
         self.started = time.time()
         self.version = _version()
         self.stopped = threading.Event()
@@ -319,6 +323,17 @@ class RootProcess:
                 callback()
             except Exception:  # noqa: BLE001 - stopping anyway
                 log.exception("stop callback failed", extra={"app": "-"})
+
+    # -- who may call what -------------------------------------------------------------------
+    def authorize(self, method: str, peer: Any) -> None:
+        """The one check every remote method passes through before it runs: the caller
+        (``peer``, the :class:`~sfpy.engine.tls.Identity` of its certificate; None without
+        TLS) must hold the role :data:`sfpy.engine.access.METHOD_ROLES` gives ``method``
+        (an unlisted method needs the strictest). Error ``forbidden`` (exit 1) otherwise."""
+        try:
+            self.access.check(method, peer, self.host)
+        except AccessError as error:
+            raise DaemonError("forbidden", error.message) from None
 
     # -- the API -----------------------------------------------------------------------------
     def hello(self, api_version: Any) -> dict[str, Any]:

@@ -20,6 +20,11 @@ def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     env.pop("PYRO_SERIALIZER", None)
+    # these daemons run --insecure on loopback; so do their clients (tests/daemon/test_tls.py
+    # takes this out and gives certificates instead)
+    env["SFPY_INSECURE"] = "1"
+    for name in ("SFPY_CERT", "SFPY_KEY", "SFPY_CA"):
+        env.pop(name, None)
     return env
 
 
