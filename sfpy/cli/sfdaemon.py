@@ -119,7 +119,8 @@ def _main(argv: Sequence[str] | None) -> int:
     host = args.host or config.get("host") or "127.0.0.1"
     port = args.port or int(config.get("port") or 3800)
     state_dir = Path(args.state_dir or config.get("state_dir") or DEFAULT_STATE_DIR)
-    insecure = args.insecure or config.get("insecure") is True
+    insecure = (args.insecure or config.get("insecure") is True
+                or os.environ.get("SFPY_INSECURE", "").strip().lower() in ("1", "true", "yes", "on"))
     level = args.log_level or str(config.get("log_level") or "INFO")
     on_stop = str(config.get("on_stop") or "terminate")
     if on_stop not in ("terminate", "leave"):

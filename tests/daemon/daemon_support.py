@@ -54,10 +54,14 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, what: str
 class Daemon:
     """One ``sfdaemon`` process on ``address:3800`` with its state directory."""
 
-    def __init__(self, address: str, state_dir: Path, *extra: str) -> None:
+    def __init__(self, address: str, state_dir: Path, *extra: str,
+                 security: tuple[str, ...] = ("--insecure",),
+                 env: dict[str, str] | None = None) -> None:
         self.address = address
         self.state_dir = state_dir
         self.extra = extra
+        self.security = security  # TLS daemons (test_tls.py) give --cert, --key, --ca
+        self.env = env
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -67,9 +71,9 @@ class Daemon:
         self._ready.clear()
         self.process = subprocess.Popen(
             command("sfdaemon", "--host", self.address, "--port", str(PORT), "--state-dir",
-                    str(self.state_dir), "--insecure", *self.extra),
+                    str(self.state_dir), *self.security, *self.extra),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env=environment(), start_new_session=True,
+            text=True, env=self.env or environment(), start_new_session=True,
         )
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         if not self._ready.wait(timeout) or self.process.poll() is not None:

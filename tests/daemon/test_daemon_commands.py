@@ -225,8 +225,9 @@ def test_sigterm_stops_the_daemon_cleanly(daemon, tmp_path: Path) -> None:
 
 
 def test_daemon_refuses_without_insecure_or_off_loopback(tmp_path: Path) -> None:
+    env = {k: v for k, v in environment().items() if k != "SFPY_INSECURE"}
     plain = subprocess.run(command("sfdaemon", "--host", HOST, "--state-dir", str(tmp_path / "a")),
-                           capture_output=True, text=True, env=environment(), timeout=60)
+                           capture_output=True, text=True, env=env, timeout=60)
     assert plain.returncode == 1 and "--insecure" in plain.stderr
     wide = subprocess.run(command("sfdaemon", "--host", "192.0.2.1", "--insecure", "--state-dir",
                                   str(tmp_path / "b")),
