@@ -8,9 +8,13 @@
 * bare Pyro5 round trips: ``ping()`` on one open proxy, median of 1,000;
 * the daemon's time to its ready line and its idle RSS (``sfdiagnostics``).
 
+``--tls`` runs the same with TLS: a site CA, the daemon's and a user's certificates are made
+with ``sfpy-ca`` in the work folder; the bare round trip then includes a new TLS connection
+(handshake) as well, median of 100.
+
 Needs 127.0.0.2:3800 free.
 
-    python benchmarks/bench_daemons.py [--components 1000] [--repeat 3]
+    python benchmarks/bench_daemons.py [--components 1000] [--repeat 3] [--tls]
 """
 
 from __future__ import annotations
@@ -29,10 +33,29 @@ REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.2"
 
 
+SECURITY: dict[str, str] = {"SFPY_INSECURE": "1"}
+
+
 def env() -> dict[str, str]:
-    e = dict(os.environ)
+    e = {k: v for k, v in os.environ.items() if not k.startswith("SFPY_")}
     e["PYTHONPATH"] = os.pathsep.join([str(REPO), e.get("PYTHONPATH", "")])
+    e.update(SECURITY)
     return e
+
+
+def make_certificates(work: Path) -> list[str]:
+    """A site CA, the daemon's certificate (xen02, 127.0.0.2) and alice's; the daemon's
+    options. Clients find alice's through SFPY_CERT/SFPY_KEY/SFPY_CA."""
+    site = work / "site"
+    for step in (("init", "--dir", str(site)),
+                 ("issue", "daemon", "xen02", "--ip", HOST, "--dir", str(site)),
+                 ("issue", "user", "alice", "--dir", str(site))):
+        subprocess.run(cmd("sfpyca", *step), check=True, capture_output=True, env=env())
+    SECURITY.clear()
+    SECURITY.update(SFPY_CERT=str(site / "alice.pem"), SFPY_KEY=str(site / "alice.key"),
+                    SFPY_CA=str(site / "ca.pem"))
+    return ["--cert", str(site / "xen02.pem"), "--key", str(site / "xen02.key"),
+            "--ca", str(site / "ca.pem")]
 
 
 def cmd(name: str, *args: str) -> list[str]:
@@ -49,8 +72,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--components", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tls", action="store_true", help="TLS with certificates (sfpy-ca)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-daemons-"))
+    security = make_certificates(work) if args.tls else ["--insecure"]
     body = "\n".join(f"    c{n} extends P;" for n in range(args.components))
     sf = work / "prims.sf"
     sf.write_text('#include "org/smartfrog/components.sf"\n'
@@ -59,7 +84,7 @@ def main() -> None:
 
     began = time.perf_counter()
     daemon = subprocess.Popen(
-        cmd("sfdaemon", "--host", HOST, "--insecure", "--state-dir", str(work / "state"),
+        cmd("sfdaemon", "--host", HOST, *security, "--state-dir", str(work / "state"),
             "--log-level", "WARNING"),
         stderr=subprocess.PIPE, text=True, env=env(),
     )
@@ -84,17 +109,28 @@ def main() -> None:
             seconds, result = timed(cmd("sfrun", str(sf), "--terminate-after", "0", "-q"))
             assert result.returncode == 0, result.stderr
             run.append(seconds)
+        # through sfpy.engine.remote, so the same TLS settings as the commands
         probe = (
-            "import time, statistics, Pyro5.api\n"
-            f"p = Pyro5.api.Proxy('PYRO:rootProcess@{HOST}:3800')\n"
-            "p._pyroSerializer = 'json'; p.ping()\n"
-            "t = []\n"
+            "import os, time, statistics\n"
+            "from sfpy.engine import remote, tls\n"
+            "e = os.environ\n"
+            "if 'SFPY_CA' in e:\n"
+            "    remote.configure(tls.TLSFiles(e['SFPY_CA'], e['SFPY_CERT'], e['SFPY_KEY']))\n"
+            "else:\n"
+            "    remote.configure(insecure=True)\n"
+            f"c = remote.connect('{HOST}')\n"
+            "c.ping(); t = []\n"
             "for _ in range(1000):\n"
-            "    b = time.perf_counter(); p.ping(); t.append(time.perf_counter() - b)\n"
-            "print(statistics.median(t))\n"
+            "    b = time.perf_counter(); c.ping(); t.append(time.perf_counter() - b)\n"
+            "n = []\n"
+            "for _ in range(100):\n"
+            f"    b = time.perf_counter(); d = remote.connect('{HOST}'); d.ping(); d.close()\n"
+            "    n.append(time.perf_counter() - b)\n"
+            "print(statistics.median(t), statistics.median(n))\n"
         )
-        rtt = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                                   env=env(), check=True).stdout)
+        rtt, fresh = map(float, subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env(),
+            check=True).stdout.split())
         # idle: the applications are gone; let the daemon settle
         diag = json.loads(subprocess.run(cmd("sfdiagnostics", HOST, "--json"),
                                          capture_output=True, text=True, env=env(),
@@ -103,12 +139,14 @@ def main() -> None:
         subprocess.run(cmd("sfstopdaemon", HOST), capture_output=True, env=env(), timeout=120)
         daemon.wait(60)
     med = statistics.median
-    print(f"components: {args.components}, runs: {args.repeat} (medians)")
+    print(f"components: {args.components}, runs: {args.repeat} (medians), "
+          f"{'TLS' if args.tls else 'plain TCP (--insecure)'}")
     print(f"sfstart until running:   {med(up):.3f} s  (remote calls: {sorted(set(calls))})")
     print(f"sfterminate until gone:  {med(down):.3f} s")
     print(f"up + down via daemon:    {med(up) + med(down):.3f} s")
     print(f"sfrun up and down:       {med(run):.3f} s  (ratio {(med(up) + med(down)) / med(run):.2f})")
-    print(f"bare Pyro5 round trip:   {rtt * 1000:.3f} ms (json, open proxy, median of 1000)")
+    print(f"ping round trip:         {rtt * 1000:.3f} ms (json, open connection, median of 1000)")
+    print(f"connect + hello + ping:  {fresh * 1000:.3f} ms (a new connection, median of 100)")
     print(f"daemon ready after:      {ready:.3f} s")
     print(f"idle daemon RSS:         {idle['rss'] / 2**20:.1f} MiB (fresh)")
     print(f"daemon RSS after runs:   {diag['rss'] / 2**20:.1f} MiB, {diag['threads']} threads")

@@ -216,7 +216,16 @@ def describe_failure(error: BaseException | str) -> str:
 
 
 def read_pem_names(path: str | os.PathLike[str]) -> Identity:
-    """The identity a certificate file holds (for messages and ``sfdiagnostics``)."""
+    """The identity a certificate file holds (for messages and ``sfdiagnostics``). The
+    ``ssl`` module's own decoder first: importing ``cryptography`` costs a daemon 10 MiB."""
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is not None:
+        try:
+            found = identity(decode(os.fspath(path)))
+        except (ssl.SSLError, OSError, ValueError):
+            found = None
+        if found is not None:
+            return found
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
