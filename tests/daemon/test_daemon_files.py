@@ -31,3 +31,7 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
 def test_the_example_configuration_loads() -> None:
     config = load_config(str(REPO / "daemon" / "sfdaemon.yaml"))
     assert config["port"] == 3800 and config["on_stop"] == "terminate"
+    from sfpy.engine.access import Access
+
+    assert Access(config["roles"]).roles["read"] == ("monitor",)
+    assert {"cert", "key", "ca"} <= set(config) and "insecure" not in config
