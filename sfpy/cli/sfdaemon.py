@@ -174,7 +174,7 @@ def _security(args: Any, config: dict[str, Any], insecure: bool) -> tuple[Any, A
     from sfpy.engine.access import Access
     from sfpy.engine.tls import TLSFiles
 
-    paths = {}
+    paths: dict[str, str | None] = {}
     for key in ("cert", "key", "ca"):
         value = getattr(args, key) or config.get(key)
         if value is not None and not isinstance(value, str):
@@ -197,7 +197,7 @@ def _security(args: Any, config: dict[str, Any], insecure: bool) -> tuple[Any, A
     missing = [f"--{key}" for key, value in paths.items() if not value]
     if missing:
         raise ConfigError(f"TLS needs --cert, --key and --ca: {', '.join(missing)} missing")
-    files = TLSFiles(ca=paths["ca"], cert=paths["cert"], key=paths["key"])
+    files = TLSFiles(ca=str(paths["ca"]), cert=paths["cert"], key=paths["key"])
     files.check()
     return files, access
 

@@ -453,7 +453,8 @@ class _Proxy(Pyro5.api.Proxy):
 
     def _pyroValidateHandshake(self, response: Any) -> None:
         client: Client | None = self.__dict__.get("_sfpy_client")
-        sock = getattr(self._pyroConnection, "sock", None)
+        connection: Any = self.__dict__.get("_pyroConnection")
+        sock = getattr(connection, "sock", None)
         if client is None or not isinstance(sock, ssl.SSLSocket):
             return
         peer = tls.identity(sock.getpeercert())
@@ -462,7 +463,7 @@ class _Proxy(Pyro5.api.Proxy):
         if wanted and (peer is None or not tls.names_host(peer, wanted)):
             names = ", ".join([*(peer.dns if peer else ()), *(peer.ips if peer else ())]) or "none"
             with contextlib.suppress(Exception):
-                self._pyroConnection.close()
+                connection.close()
             self._pyroConnection = None
             raise Pyro5.errors.CommunicationError(
                 f"the daemon at {client.where} is not {wanted}: its certificate "
