@@ -314,8 +314,11 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
             host.run(["lvremove", *options, "-f", f"{group}/{volume}"], caller=caller).check()
             _done(journal, entry)
 
+        made = host.run(command, label="lvcreate", caller=caller)
+        if not made.ok:
+            _done(journal, entry)  # lvcreate made nothing
+            made.check()
         undo.add(remove)
-        host.run(command, label="lvcreate", caller=caller).check()
 
     try:
         if golden is not None:
