@@ -26,6 +26,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from sfpy.host import storage
 from sfpy.host.hosts import LocalHost
@@ -52,12 +53,6 @@ def make_tree(root: Path, content_mib: int) -> None:
         number += 1
 
 
-def timed(action) -> float:
-    began = time.perf_counter()
-    action()
-    return time.perf_counter() - began
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", type=int, default=1024, help="MiB of files in the tree")
@@ -82,22 +77,25 @@ def main() -> None:
         subprocess.run(["truncate", "-s", str(size), str(golden)], check=True)
         subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(golden)],
                        check=True)
-        common = {"directory": str(images), "name": "xen-domain-bench", "size": size,
+        common: dict[str, Any] = {"directory": str(images), "name": "xen-domain-bench", "size": size,
                   "swap": None, "scratch": str(scratch)}
         slow, fast = [], []
+
+        def once(base: Path, **options: Any) -> float:
+            began = time.perf_counter()
+            volumes = storage.loopback_put_in_place(host, base=str(base), **common, **options)
+            took = time.perf_counter() - began
+            storage.loopback_delete(host, volumes)
+            return took
+
         for _ in range(args.repeat):
-            volumes: list[storage.Volumes] = []
-            slow.append(timed(lambda: volumes.append(storage.loopback_put_in_place(
-                host, base=str(tarball), **common))))
-            storage.loopback_delete(host, volumes.pop())
-            fast.append(timed(lambda: volumes.append(storage.loopback_put_in_place(
-                host, base=str(golden), copy_on_write=True, **common))))
-            storage.loopback_delete(host, volumes.pop())
+            slow.append(once(tarball))
+            fast.append(once(golden, copy_on_write=True))
         host.close()
     slow_s, fast_s = statistics.median(slow), statistics.median(fast)
-    print(f"2007 way (unpack + mke2fs -d): median {slow_s:.2f} s  {['%.2f' % t for t in slow]}")
+    print(f"2007 way (unpack + mke2fs -d): median {slow_s:.2f} s  {[f'{t:.2f}' for t in slow]}")
     print(f"qcow2 overlay:                 median {fast_s * 1000:.1f} ms  "
-          f"{['%.1f' % (t * 1000) for t in fast]} ms")
+          f"{[f'{t * 1000:.1f}' for t in fast]} ms")
     print(f"speed-up: {slow_s / fast_s:.0f}x")
 
 
