@@ -2,7 +2,9 @@
 
 :func:`check_description` walks every description that will become a component — the root,
 each Compound's eager description attributes, each workflow container's actions — and
-reports every missing or unknown ``sfClass`` at once, before anything is created.
+reports every missing or unknown ``sfClass`` at once, before anything is created, together
+with every value a component's class refuses (its classmethod
+``check_values(attributes) -> [(attribute, problem), …]``, see ``docs/engine.md``).
 
 A description without ``sfClass`` is an error, as in SmartFrog ("Unresolved Reference:
 HERE sfClass", corpus test tcn28): SmartFrog's ``Prim`` template names no class, so
@@ -48,6 +50,7 @@ def check_description(description: ComponentDescription, path: str) -> None:
         cd, where = stack.pop()
         cls = _class_of(cd, where, problems)
         if cls is not None:
+            problems.extend(_value_problems(cls, cd, where))
             children = cls.child_descriptions(cd)
             stack.extend((child, f"{where}:{key}") for key, child in reversed(children))
     if problems:
@@ -138,6 +141,20 @@ def _misspellings(cd: ComponentDescription, where: str, cls: type) -> Iterable[D
                 position=cd.positions.get(key) or cd.position,
                 path=f"{where}:{key}",
             )
+
+
+def _value_problems(cls: type, cd: ComponentDescription, where: str) -> list[ComponentClassError]:
+    """The problems ``cls.check_values(attributes)`` finds in a description's values (a
+    host name, an address, a size…): reported with the class problems, before anything is
+    made. A class without the classmethod has nothing to check."""
+    checker = getattr(cls, "check_values", None)
+    if checker is None:
+        return []
+    return [
+        ComponentClassError(message, position=cd.positions.get(key) or cd.position,
+                            path=f"{where}:{key}")
+        for key, message in checker(cd.attributes)
+    ]
 
 
 def _class_name(cls: type) -> str:

@@ -17,13 +17,18 @@ from typing import Any
 import pytest
 from host_support import FakeStep
 
+from sfpy.host import storage, xl
 from sfpy.host.filesystems import ext4_image
 from sfpy.host.hosts import Host, LocalHost, RecordingHost, UnexpectedCommand
 from sfpy.host.runner import HostError, Result, ShellError
 from sfpy.host.work import WorkCancelled, activate
 
 TABLES = Path(__file__).resolve().parent / "operations"
-OPERATIONS = {"ext4_image": ext4_image}
+OPERATIONS = {"ext4_image": ext4_image,
+              "loopback_put_in_place": storage.loopback_put_in_place,
+              "lvm_put_in_place": storage.lvm_put_in_place,
+              "save_image": storage.save_image,
+              "xl_stop": xl.stop}
 CASES = sorted(TABLES.glob("*/*.json"))
 
 

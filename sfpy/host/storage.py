@@ -1,0 +1,481 @@
+"""Putting a domain's image in place on a host, and taking it away: the storage operations
+of SmartDomains' backends, written as "facts in, commands out" through a
+:class:`~sfpy.host.hosts.Host` (like :func:`sfpy.host.filesystems.ext4_image`), so the same
+code is checked from tables (``tests/host/operations/``) and runs for real.
+
+Two kinds of volume: a file in a directory (the loopback backend; ``xl`` attaches the file
+itself, so no loop device is ever made here) and a logical volume (the LVM backend). A volume
+is filled without mounting anything: a tarball is unpacked into a scratch directory and
+``mke2fs -d`` makes the filesystem from it; a raw ext4 base image is copied and grown
+(``e2fsck``, ``resize2fs``); the fast paths are copy-on-write — a qcow2 overlay on the base
+file (``qemu-img create -b``) or an LVM snapshot of a golden volume. An image is saved without
+mounting too (``debugfs -R "rdump / DIR"`` then ``tar``), written under a temporary name in a
+scratch directory and linked to its final name, which fails rather than overwrite.
+
+Every volume, file and scratch directory is put in the journal *before* it is made (kinds
+``file``, ``logical-volume``, ``scratch-directory``; cleaners registered here), so a run killed
+half-way is cleaned by recovery; a failure half-way removes what was made before raising.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sfpy.host.hosts import Host
+from sfpy.host.journal import CleanupError, Entry, register_cleaner
+from sfpy.host.runner import HostError, JournalLike, Result, ShellRunner
+
+#: What the base image is: a tarball of a root filesystem, or a raw ext4 filesystem image.
+TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+#: Extensions a saved image may have, and whether tar compresses it.
+SAVE_EXTENSIONS = {"tar.gz": True, "tgz": True, "tar": False, "img": None}
+SCRATCH_PREFIX = "sfpy-storage-"
+
+
+@dataclass
+class Volumes:
+    """What a backend put in place: the root volume (path and format) and the swap volume,
+    with the journal entries that stand for them (open while they exist)."""
+
+    root: str
+    swap: str | None = None
+    root_format: str = "raw"
+    entries: list[int] = field(default_factory=list)
+    made: bool = True  # False: existing volumes re-used (never deleted by recovery)
+
+
+class _Undo:
+    """What was made so far, to take away again when a later step fails."""
+
+    def __init__(self) -> None:
+        self.actions: list[Callable[[], None]] = []
+
+    def add(self, action: Callable[[], None]) -> None:
+        self.actions.append(action)
+
+    def run(self) -> None:
+        for action in reversed(self.actions):
+            with contextlib.suppress(Exception):
+                action()
+        self.actions.clear()
+
+
+def _add(journal: JournalLike | None, kind: str, owner: str, data: dict[str, Any]) -> int | None:
+    return journal.add(kind, owner, data) if journal is not None else None
+
+
+def _done(journal: JournalLike | None, entry: int | None) -> None:
+    if journal is not None and entry is not None:
+        journal.done(entry)
+
+
+def base_kind(host: Host, base: str, caller: str | None = None) -> str:
+    """``"tar"`` for a tarball (by its name), ``"ext4"`` for a raw ext4 image (what ``blkid``
+    finds in it). Anything else is refused."""
+    if not host.exists(base):
+        raise HostError(f"base image {base} does not exist")
+    if base.endswith(TARBALL_SUFFIXES):
+        return "tar"
+    found = host.probe(["blkid", "-p", "-o", "value", "-s", "TYPE", base], caller=caller)
+    if found.exit_code == 0 and found.stdout.strip() == "ext4":
+        return "ext4"
+    raise HostError(f"base image {base} is neither a tarball (.tar, .tar.gz, .tgz) nor an "
+                    "ext4 filesystem image")
+
+
+def _number(result: Result, what: str) -> int:
+    result.check()
+    words = result.stdout.split()
+    if not words or not words[-1].isdigit():
+        raise HostError(f"cannot read {what} from {result.stdout.strip()!r}")
+    return int(words[-1])
+
+
+def free_in_directory(host: Host, directory: str, caller: str | None = None) -> int:
+    """Bytes free for files in ``directory`` (``df``)."""
+    return _number(host.probe(["df", "--output=avail", "-B1", directory], caller=caller),
+                   f"the free space of {directory}")
+
+
+def file_size(host: Host, path: str, caller: str | None = None) -> int:
+    return _number(host.probe(["stat", "-L", "-c", "%s", path], caller=caller),
+                   f"the size of {path}")
+
+
+def _room(needed: int, free: int, where: str) -> None:
+    if free < needed:
+        raise HostError(f"not enough room in {where}: {needed} bytes needed, {free} free")
+
+
+def scratch_directory(host: Host, parent: str, journal: JournalLike | None, owner: str,
+                      undo: _Undo, caller: str | None = None) -> tuple[str, int | None]:
+    """A new scratch directory in ``parent`` (``mktemp -d``), journalled: the entry names its
+    parent and prefix first, then its path once known."""
+    entry = _add(journal, "scratch-directory", owner, {"parent": parent,
+                                                        "prefix": SCRATCH_PREFIX})
+    made = host.run(["mktemp", "-d", "-p", parent, f"{SCRATCH_PREFIX}XXXXXXXX"],
+                    caller=caller).check()
+    path = made.stdout.strip()
+    if journal is not None and entry is not None:
+        journal.update(entry, {"path": path})
+
+    def remove() -> None:
+        host.run(["rm", "-rf", "--one-file-system", path], caller=caller).check()
+        _done(journal, entry)
+
+    undo.add(remove)
+    return path, entry
+
+
+def _unpack(host: Host, base: str, scratch: str, caller: str | None) -> None:
+    host.run(["tar", "-x", "--numeric-owner", "-p", "-f", base, "-C", scratch],
+             label="tar", caller=caller).check()
+
+
+def _make_swap(host: Host, path: str, caller: str | None) -> None:
+    host.run(["mkswap", "-q", path], label="mkswap", caller=caller).check()
+
+
+# ===============================================================================================
+# Loopback: files in a directory.
+# ===============================================================================================
+def loopback_paths(directory: str, name: str, cow: bool = False) -> tuple[str, str]:
+    """The root and swap files of volume ``name`` in ``directory``."""
+    return (f"{directory}/{name}.{'qcow2' if cow else 'img'}", f"{directory}/{name}-swap.img")
+
+
+def loopback_existing(host: Host, directory: str, name: str) -> Volumes:
+    """Volumes that already exist (``usingExistingVolumes``): the root file (``.img`` or
+    ``.qcow2``) must be there; the swap file is used when there."""
+    for cow in (False, True):
+        root, swap = loopback_paths(directory, name, cow)
+        if host.exists(root):
+            return Volumes(root, swap if host.exists(swap) else None,
+                           "qcow2" if cow else "raw", made=False)
+    raise HostError(f"usingExistingVolumes: there is no volume {name} in {directory} "
+                    f"({name}.img or {name}.qcow2)")
+
+
+def loopback_put_in_place(host: Host, *, directory: str, name: str, base: str, size: int,
+                          swap: int | None, scratch: str, copy_on_write: bool = True,
+                          journal: JournalLike | None = None, owner: str = "",
+                          caller: str | None = None) -> Volumes:
+    """Make ``<directory>/<name>.img`` (or ``.qcow2``, the copy-on-write overlay used when the
+    base is an ext4 image and ``copy_on_write``) filled from ``base``, and
+    ``<name>-swap.img`` when ``swap`` (bytes). Refuses when a file is already there or when
+    the directory has no room; takes away what it made when a step fails."""
+    kind = base_kind(host, base, caller)
+    cow = copy_on_write and kind == "ext4"
+    root, swap_path = loopback_paths(directory, name, cow)
+    for path in (root, swap_path):
+        if host.exists(path):
+            raise HostError(f"{path} already exists: refusing to overwrite it")
+    base_size = file_size(host, base, caller) if kind == "ext4" else 0
+    if kind == "ext4" and base_size > size:
+        raise HostError(f"base image {base} ({base_size} bytes) is larger than the volume size "
+                        f"({size} bytes)")
+    _room(size + (swap or 0), free_in_directory(host, directory, caller), directory)
+    undo = _Undo()
+    volumes = Volumes(root, None, "qcow2" if cow else "raw")
+    try:
+        entry = _add(journal, "file", owner, {"path": root})
+        volumes.entries.append(entry) if entry is not None else None
+
+        def remove_root() -> None:
+            host.run(["rm", "-f", root], caller=caller).check()
+            _done(journal, entry)
+
+        if kind == "tar":
+            folder, _ = scratch_directory(host, scratch, journal, owner, undo, caller)
+            _unpack(host, base, folder, caller)
+            undo.add(remove_root)
+            host.run(["truncate", "-s", str(size), root], caller=caller).check()
+            host.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", folder, root],
+                     label="mke2fs", caller=caller).check()
+            undo.actions.remove(remove_root)
+            undo.run()  # the scratch directory goes now
+            undo.add(remove_root)
+        elif cow:
+            undo.add(remove_root)
+            host.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, root,
+                      str(size)], label="qemu-img", caller=caller).check()
+        else:
+            undo.add(remove_root)
+            host.run(["cp", "--sparse=always", base, root], label="cp", caller=caller).check()
+            if size > base_size:
+                host.run(["truncate", "-s", str(size), root], caller=caller).check()
+                _grow(host, root, caller)
+        if swap:
+            swap_entry = _add(journal, "file", owner, {"path": swap_path})
+            volumes.entries.append(swap_entry) if swap_entry is not None else None
+
+            def remove_swap() -> None:
+                host.run(["rm", "-f", swap_path], caller=caller).check()
+                _done(journal, swap_entry)
+
+            undo.add(remove_swap)
+            host.run(["truncate", "-s", str(swap), swap_path], caller=caller).check()
+            _make_swap(host, swap_path, caller)
+            volumes.swap = swap_path
+    except BaseException:
+        undo.run()
+        raise
+    return volumes
+
+
+def _grow(host: Host, target: str, caller: str | None) -> None:
+    """Grow the ext4 filesystem in ``target`` to fill it (``e2fsck -f`` first, as
+    ``resize2fs`` requires; its exit code 1 means "fixed something" and is fine)."""
+    checked = host.run(["e2fsck", "-f", "-y", target], label="e2fsck", caller=caller)
+    if checked.exit_code not in (0, 1):
+        checked.check()
+    host.run(["resize2fs", target], label="resize2fs", caller=caller).check()
+
+
+def loopback_delete(host: Host, volumes: Volumes, journal: JournalLike | None = None,
+                    caller: str | None = None) -> None:
+    """Remove the volume files (``rm -f``: already gone is fine) and close their entries."""
+    paths = [volumes.root, *([volumes.swap] if volumes.swap else [])]
+    host.run(["rm", "-f", *paths], caller=caller).check()
+    for entry in volumes.entries:
+        _done(journal, entry)
+    volumes.entries.clear()
+
+
+# ===============================================================================================
+# LVM: logical volumes in a volume group.
+# ===============================================================================================
+def lvm_options(config: str | None) -> list[str]:
+    """``--config TEXT`` for every lvm command when given (``global{activation=0}``: metadata
+    only, for hosts without device-mapper)."""
+    return ["--config", config] if config else []
+
+
+def free_in_volume_group(host: Host, group: str, config: str | None = None,
+                         caller: str | None = None) -> int:
+    return _number(host.probe(["vgs", *lvm_options(config), "--noheadings", "--units", "b",
+                               "--nosuffix", "-o", "vg_free", group], caller=caller),
+                   f"the free space of volume group {group}")
+
+
+def logical_volume_exists(host: Host, group: str, volume: str, config: str | None = None,
+                          caller: str | None = None) -> bool:
+    found = host.probe(["lvs", *lvm_options(config), "--noheadings", "-o", "lv_name",
+                        f"{group}/{volume}"], caller=caller)
+    return found.exit_code == 0 and found.stdout.strip() == volume
+
+
+def lvm_existing(host: Host, group: str, name: str, config: str | None = None,
+                 caller: str | None = None) -> Volumes:
+    if not logical_volume_exists(host, group, name, config, caller):
+        raise HostError(f"usingExistingVolumes: there is no logical volume {group}/{name}")
+    swap = f"{name}-swap"
+    has_swap = logical_volume_exists(host, group, swap, config, caller)
+    return Volumes(f"/dev/{group}/{name}", f"/dev/{group}/{swap}" if has_swap else None,
+                   made=False)
+
+
+def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, size: int,
+                     swap: int | None, scratch: str, golden: str | None = None,
+                     config: str | None = None, journal: JournalLike | None = None,
+                     owner: str = "", caller: str | None = None) -> Volumes:
+    """Create ``<group>/<name>`` (a snapshot of ``golden`` when given, else a volume filled
+    from ``base``) and ``<name>-swap`` when ``swap``. Refuses when a volume of those names
+    exists or the group has no room; removes what it made when a step fails."""
+    options = lvm_options(config)
+    swap_name = f"{name}-swap"
+    for volume in (name, swap_name):
+        if logical_volume_exists(host, group, volume, config, caller):
+            raise HostError(f"logical volume {group}/{volume} already exists: refusing to "
+                            "overwrite it")
+    kind = None
+    if golden is None:
+        if base is None:
+            raise HostError("a baseImage or a golden volume is needed")
+        kind = base_kind(host, base, caller)
+    _room(size + (swap or 0), free_in_volume_group(host, group, config, caller),
+          f"volume group {group}")
+    device = f"/dev/{group}/{name}"
+    undo = _Undo()
+    volumes = Volumes(device)
+
+    def create(volume: str, command: list[str]) -> None:
+        entry = _add(journal, "logical-volume", owner,
+                     {"group": group, "volume": volume, "config": config})
+        if entry is not None:
+            volumes.entries.append(entry)
+
+        def remove() -> None:
+            host.run(["lvremove", *options, "-f", f"{group}/{volume}"], caller=caller).check()
+            _done(journal, entry)
+
+        made = host.run(command, label="lvcreate", caller=caller)
+        if not made.ok:
+            _done(journal, entry)  # lvcreate made nothing
+            made.check()
+        undo.add(remove)
+
+    try:
+        if golden is not None:
+            create(name, ["lvcreate", *options, "-y", "-s", "-L", f"{size}b", "-n", name,
+                          f"{group}/{golden}"])
+        else:
+            create(name, ["lvcreate", *options, "-y", "-L", f"{size}b", "-n", name, group])
+            if kind == "tar":
+                assert base is not None
+                inner = _Undo()
+                folder, _ = scratch_directory(host, scratch, journal, owner, inner, caller)
+                try:
+                    _unpack(host, base, folder, caller)
+                    host.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", folder, device],
+                             label="mke2fs", caller=caller).check()
+                finally:
+                    inner.run()
+            else:
+                assert base is not None
+                host.run(["dd", f"if={base}", f"of={device}", "bs=4M", "conv=sparse,fsync"],
+                         label="dd", caller=caller).check()
+                _grow(host, device, caller)
+        if swap:
+            create(swap_name, ["lvcreate", *options, "-y", "-L", f"{swap}b", "-n", swap_name,
+                               group])
+            _make_swap(host, f"/dev/{group}/{swap_name}", caller)
+            volumes.swap = f"/dev/{group}/{swap_name}"
+    except BaseException:
+        undo.run()
+        raise
+    return volumes
+
+
+def lvm_delete(host: Host, volumes: Volumes, config: str | None = None,
+               journal: JournalLike | None = None, caller: str | None = None) -> None:
+    """``lvremove -f`` the volumes (one already gone is fine) and close their entries."""
+    for device in [volumes.root, *([volumes.swap] if volumes.swap else [])]:
+        group, volume = device.split("/")[-2:]
+        result = host.run(["lvremove", *lvm_options(config), "-f", f"{group}/{volume}"],
+                          caller=caller)
+        if not result.ok and "Failed to find logical volume" not in result.stderr:
+            result.check()
+    for entry in volumes.entries:
+        _done(journal, entry)
+    volumes.entries.clear()
+
+
+# ===============================================================================================
+# Saving an image.
+# ===============================================================================================
+def save_image(host: Host, *, source: str, source_format: str, directory: str, stem: str,
+               extension: str, when: str, scratch: str, journal: JournalLike | None = None,
+               owner: str = "", caller: str | None = None) -> str:
+    """Save the filesystem in ``source`` as ``<directory>/<stem>-<when>.<extension>``
+    (``tar.gz``/``tgz``: a gzip'ed tar of its files; ``tar``; ``img``: the raw filesystem).
+    Written in a scratch directory and linked to the final name (never overwriting: ``ln``
+    fails when the name exists). Returns the saved image's path."""
+    if extension not in SAVE_EXTENSIONS:
+        raise HostError(f"saveImageExtension must be one of {', '.join(SAVE_EXTENSIONS)}, "
+                        f"not {extension!r}")
+    final = f"{directory}/{stem}-{when}.{extension}"
+    if host.exists(final):
+        raise HostError(f"{final} already exists: an earlier saved image is never overwritten")
+    undo = _Undo()
+    try:
+        folder, _ = scratch_directory(host, scratch, journal, owner, undo, caller)
+        raw = source
+        if source_format == "qcow2":
+            raw = f"{folder}/raw.img"
+            host.run(["qemu-img", "convert", "-O", "raw", source, raw], label="qemu-img",
+                     caller=caller).check()
+        part = f"{folder}/image"
+        compress = SAVE_EXTENSIONS[extension]
+        if compress is None:
+            host.run(["cp", "--sparse=always", raw, part], label="cp", caller=caller).check()
+        else:
+            tree = f"{folder}/root"
+            host.run(["mkdir", tree], caller=caller).check()
+            host.run(["debugfs", "-R", f"rdump / {tree}", raw], label="debugfs",
+                     caller=caller).check()
+            host.run(["tar", "--numeric-owner", "-c", *(["-z"] if compress else []), "-f", part,
+                      "-C", tree, "."], label="tar", caller=caller).check()
+        placed = host.run(["ln", "-T", part, final], caller=caller)
+        if not placed.ok and "cross-device" in placed.stderr:
+            # another filesystem: copy beside the final name first, then link (still atomic)
+            hidden = f"{directory}/.{stem}-{when}.{extension}.partial"
+            entry = _add(journal, "file", owner, {"path": hidden})
+            host.run(["cp", "--sparse=always", part, hidden], caller=caller).check()
+            placed = host.run(["ln", "-T", hidden, final], caller=caller)
+            host.run(["rm", "-f", hidden], caller=caller).check()
+            _done(journal, entry)
+        placed.check()
+    finally:
+        undo.run()
+    return final
+
+
+# ===============================================================================================
+# Cleaners (recovery of a run killed half-way).
+# ===============================================================================================
+def _recovery_runner() -> ShellRunner:
+    import logging
+
+    return ShellRunner(logging.getLogger("sfpy.recover"), timeout=120)
+
+
+def remove_scratch_entry(entry: Entry) -> str:
+    """Cleaner of ``scratch-directory``: remove the directory (only one named like ours)."""
+    path = entry.data.get("path")
+    if not isinstance(path, str):
+        return "a scratch directory that was never made"
+    if not os.path.basename(path).startswith(SCRATCH_PREFIX):
+        raise CleanupError(f"{path} is not a scratch directory of sfpy: left as it is")
+    if not os.path.exists(path):
+        return f"{path} was already gone"
+    shutil.rmtree(path)
+    return f"removed {path}"
+
+
+def remove_logical_volume_entry(entry: Entry) -> str:
+    """Cleaner of ``logical-volume``: ``lvremove -f`` it (a volume not found is gone)."""
+    group, volume = entry.data.get("group"), entry.data.get("volume")
+    if not isinstance(group, str) or not isinstance(volume, str):
+        raise CleanupError(f"a logical-volume entry without group or volume: {dict(entry.data)}")
+    runner = _recovery_runner()
+    try:
+        result = runner.run(["lvremove", *lvm_options(entry.data.get("config")), "-f",
+                             f"{group}/{volume}"], caller=entry.owner)
+    finally:
+        runner.close()
+    if result.ok:
+        return f"removed logical volume {group}/{volume}"
+    if "Failed to find logical volume" in result.stderr:
+        return f"logical volume {group}/{volume} was already gone"
+    raise CleanupError(result.describe())
+
+
+register_cleaner("scratch-directory", remove_scratch_entry)
+register_cleaner("logical-volume", remove_logical_volume_entry)
+
+
+__all__ = [
+    "SAVE_EXTENSIONS",
+    "Volumes",
+    "base_kind",
+    "free_in_directory",
+    "free_in_volume_group",
+    "loopback_delete",
+    "loopback_existing",
+    "loopback_paths",
+    "loopback_put_in_place",
+    "lvm_delete",
+    "lvm_existing",
+    "lvm_options",
+    "lvm_put_in_place",
+    "logical_volume_exists",
+    "remove_logical_volume_entry",
+    "remove_scratch_entry",
+    "save_image",
+]
