@@ -190,7 +190,7 @@ class Process:
             with self._lock:
                 self._applications[name] = root
             self._pass(root, root.sf_deploy_pass)
-        return self._outcome(root, root.state is State.DEPLOYED)
+        return self._outcome(root, root.sf_is_deployed)
 
     def start_deployed(self, root: Prim) -> None:
         """The start pass of a root :meth:`deploy_subtree` deployed. Raises
@@ -200,7 +200,7 @@ class Process:
         with lock:
             if root.state is State.DEPLOYED:
                 self._pass(root, root.sf_start_pass)
-        self._outcome(root, root.state is State.STARTED)
+        self._outcome(root, root.sf_is_started)
 
     def _pass(self, root: Prim, run: Callable[[], None]) -> None:
         """Run one pass over ``root`` (its lock held); on failure terminate it and wait

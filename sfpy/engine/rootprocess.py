@@ -662,7 +662,7 @@ class RootProcess:
             self._record_error(app.name, record.id, f"start failed: {record.description}")
             op.finish(self._part_outcome(app, part, 1, record, "failed"))
             return
-        if root.state is not State.STARTED:
+        if not root.sf_is_started:  # ended after it started: the parent's ping learns it
             final = root.wait_terminated()
             op.finish(self._part_outcome(app, part, 1, final, "terminated",
                                          f"{part.path} terminated on {self.host} while starting"))
