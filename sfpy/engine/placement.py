@@ -339,7 +339,8 @@ class RemoteSubtree(Prim):
     def _sf_check(self, outcome: dict[str, Any], phase: str) -> None:
         if int(outcome.get("exit", 1)) == 0:
             return
-        record = outcome.get("record") if isinstance(outcome.get("record"), dict) else {}
+        found = outcome.get("record")
+        record: dict[str, Any] = found if isinstance(found, dict) else {}
         description = record.get("description") or outcome.get("message") or f"{phase} failed"
         raise LifecycleError(
             f"{description} (on {self.sf_remote_host})",
