@@ -265,6 +265,11 @@ class Client:
         self._proxy._pyroTimeout = timeout
         self._proxy._pyroSerializer = SERIALIZER
 
+    def set_timeout(self, seconds: float) -> None:
+        """Seconds each later call may take (a long-poll needs more than its wait)."""
+        self.timeout = seconds
+        self._proxy._pyroTimeout = seconds
+
     def call(self, method: str, *args: Any, retry: bool = True) -> dict[str, Any]:
         """Call ``method``; a connection that dropped is opened again and the call repeated
         (every method is safe to repeat: deploy and terminate by their request id)."""
@@ -424,7 +429,7 @@ class DaemonConnector:
         if client is None:
             address, port = parse_host(where)
             client = clients[where] = Client(address, port, timeout)
-        client._proxy._pyroTimeout = timeout
+        client.set_timeout(timeout)
         return client
 
     def call(self, where: str, method: str, *args: Any, timeout: float | None = None) -> dict[str, Any]:
