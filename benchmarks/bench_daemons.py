@@ -1,4 +1,4 @@
-"""Benchmark: one daemon (single host for now) against sfrun, and bare Pyro5 round trips.
+"""Benchmark: daemons against sfrun, and bare Pyro5 round trips.
 
 * ``sfstart`` of N Prim components (one Compound, N children ``P extends Prim { sfClass
   "org.smartfrog.sfcore.prim.PrimImpl"; }``) until it runs, then ``sfterminate`` until it is
@@ -6,15 +6,20 @@
   ``sfstart`` (``--json`` reports them);
 * ``sfrun --terminate-after 0 -q`` of the same file (up and down in one process);
 * bare Pyro5 round trips: ``ping()`` on one open proxy, median of 1,000;
-* the daemon's time to its ready line and its idle RSS (``sfdiagnostics``).
+* the daemon's time to its ready line and its idle RSS (``sfdiagnostics``);
+* ``--hosts 3``: the same N Prims spread over three daemons (127.0.0.2, .3, .4; a third
+  under the root on .2, a Compound placed with ``sfProcessHost`` on each of the others):
+  ``sfstart`` until all run plus ``sfterminate`` until all are gone, against ``sfrun`` of
+  the same tree without the placements; the remote calls of ``sfstart`` and those the root
+  daemon made to the others (``sfdiagnostics``' ``remote_calls``).
 
 ``--tls`` runs the same with TLS: a site CA, the daemon's and a user's certificates are made
 with ``sfpy-ca`` in the work folder; the bare round trip then includes a new TLS connection
 (handshake) as well, median of 100.
 
-Needs 127.0.0.2:3800 free.
+Needs 127.0.0.2:3800 (and .3, .4 with ``--hosts 3``) free.
 
-    python benchmarks/bench_daemons.py [--components 1000] [--repeat 3] [--tls]
+    python benchmarks/bench_daemons.py [--components 1000] [--repeat 3] [--tls | --hosts 1|3]
 """
 
 from __future__ import annotations
@@ -73,8 +78,14 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tls", action="store_true", help="TLS with certificates (sfpy-ca)")
+    parser.add_argument("--hosts", type=int, default=1, choices=(1, 3))
     args = parser.parse_args()
+    if args.tls and args.hosts != 1:
+        parser.error("--tls is measured on one host")
     work = Path(tempfile.mkdtemp(prefix="bench-daemons-"))
+    if args.hosts == 3:
+        spread(args, work)
+        return
     security = make_certificates(work) if args.tls else ["--insecure"]
     body = "\n".join(f"    c{n} extends P;" for n in range(args.components))
     sf = work / "prims.sf"
@@ -150,6 +161,73 @@ def main() -> None:
     print(f"daemon ready after:      {ready:.3f} s")
     print(f"idle daemon RSS:         {idle['rss'] / 2**20:.1f} MiB (fresh)")
     print(f"daemon RSS after runs:   {diag['rss'] / 2**20:.1f} MiB, {diag['threads']} threads")
+
+
+def start_daemon(host: str, work: Path) -> subprocess.Popen:
+    daemon = subprocess.Popen(
+        cmd("sfdaemon", "--host", host, "--insecure", "--state-dir", str(work / f"state-{host}"),
+            "--log-level", "WARNING"),
+        stderr=subprocess.PIPE, text=True, env=env(),
+    )
+    assert daemon.stderr is not None
+    for line in daemon.stderr:
+        if "ready" in line:
+            break
+    return daemon
+
+
+def spread(args: argparse.Namespace, work: Path) -> None:
+    """N Prims over three daemons against sfrun of the same tree in one process."""
+    hosts = [HOST, "127.0.0.3", "127.0.0.4"]
+    third = args.components // 3
+    prim = 'extends Prim { sfClass "org.smartfrog.sfcore.prim.PrimImpl"; }'
+
+    def prims(prefix: str, n: int) -> str:
+        return "\n".join(f"    {prefix}{i} {prim}" for i in range(n))
+
+    def tree(placed: bool) -> str:
+        where = [f'sfProcessHost "{h}";' if placed else "" for h in hosts[1:]]
+        return ('#include "org/smartfrog/components.sf"\n'
+                f"sfConfig extends Compound {{\n{prims('a', args.components - 2 * third)}\n"
+                f"  b extends Compound {{ {where[0]}\n{prims('b', third - 1)}\n  }}\n"
+                f"  c extends Compound {{ {where[1]}\n{prims('c', third - 1)}\n  }}\n}}\n")
+
+    placed, local = work / "spread.sf", work / "local.sf"
+    placed.write_text(tree(True), encoding="utf-8")
+    local.write_text(tree(False), encoding="utf-8")
+    daemons = [start_daemon(host, work) for host in hosts]
+    try:
+        up, down, run, calls, between = [], [], [], [], []
+        for n in range(args.repeat):
+            before = json.loads(subprocess.run(cmd("sfdiagnostics", HOST, "--json"),
+                                               capture_output=True, text=True, env=env(),
+                                               check=True).stdout)["remote_calls"]
+            seconds, result = timed(cmd("sfstart", HOST, f"s{n}", str(placed), "-q", "--json"))
+            assert result.returncode == 0, result.stderr
+            up.append(seconds)
+            calls.append(json.loads(result.stdout)["calls"])
+            seconds, result = timed(cmd("sfterminate", HOST, f"s{n}", "-q"))
+            assert result.returncode == 0, result.stderr
+            down.append(seconds)
+            after = json.loads(subprocess.run(cmd("sfdiagnostics", HOST, "--json"),
+                                              capture_output=True, text=True, env=env(),
+                                              check=True).stdout)["remote_calls"]
+            between.append(sum(after.values()) - sum(before.values()))
+            seconds, result = timed(cmd("sfrun", str(local), "--terminate-after", "0", "-q"))
+            assert result.returncode == 0, result.stderr
+            run.append(seconds)
+    finally:
+        for host in hosts:
+            subprocess.run(cmd("sfstopdaemon", host), capture_output=True, env=env(), timeout=120)
+        for daemon in daemons:
+            daemon.wait(60)
+    med = statistics.median
+    print(f"components: {args.components} over 3 daemons, runs: {args.repeat} (medians)")
+    print(f"sfstart until all run:   {med(up):.3f} s  (sfstart's remote calls: {sorted(set(calls))})")
+    print(f"sfterminate until gone:  {med(down):.3f} s")
+    print(f"up + down via daemons:   {med(up) + med(down):.3f} s")
+    print(f"sfrun up and down:       {med(run):.3f} s  (ratio {(med(up) + med(down)) / med(run):.2f})")
+    print(f"root daemon -> others:   {sorted(set(between))} remote calls per up + down")
 
 
 if __name__ == "__main__":

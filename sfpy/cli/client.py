@@ -20,6 +20,8 @@ from sfpy.cli.common import EXIT_OK, EXIT_TIMEOUT, ArgumentParser
 CALL_TIMEOUT = 30.0
 #: Seconds one ``operation`` long-poll waits for news on the daemon.
 POLL_WAIT = 10.0
+#: ``since`` past any line: the daemon answers when the operation is done (or the wait ends).
+OUTCOME_ONLY = 1 << 30
 
 
 def parser(
@@ -79,7 +81,9 @@ def follow(client: Any, op_id: str, *, timeout: float | None = None, quiet: bool
            prog: str = "sf") -> dict[str, Any]:
     """Print an operation's lines on stderr until it is done; returns its last view. On
     ``timeout`` (seconds) returns a view whose outcome is exit 5 (the work goes on)."""
-    since = 0
+    # Quiet: ask for the outcome only (no state lines), so the number of calls does not
+    # grow with the number of components.
+    since = OUTCOME_ONLY if quiet else 0
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         wait = POLL_WAIT

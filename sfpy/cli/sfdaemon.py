@@ -139,10 +139,18 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"sfdaemon: {host} is not a loopback address: without TLS (--insecure) sfdaemon "
               "listens on loopback addresses only", file=sys.stderr)
         return EXIT_FAILED
+    hosts = config.get("hosts") or {}
+    if not isinstance(hosts, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, int)) for k, v in hosts.items()
+    ):
+        raise ConfigError("hosts must map host names to address[:port]")
+    name = str(config.get("name") or host)
+    connector = remote.DaemonConnector(name, host, port, {k: str(v) for k, v in hosts.items()})
     root = RootProcess(
-        state_dir, host=str(config.get("name") or host), address=f"{host}:{port}",
+        state_dir, host=name, address=f"{host}:{port}",
         on_stop=on_stop, terminate_timeout=float(config.get("terminate_timeout") or 60.0),
         access=access,
+        placement=connector,
     )
     log = logging.getLogger("sfpy.daemon")
     _say_security(log, files, access, insecure)

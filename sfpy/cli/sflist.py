@@ -31,7 +31,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 return EXIT_OK
             for app in result["applications"]:
                 print(f"{app['name']}  {app['state']}  {app['components']} components  "
-                      f"{app.get('sfClass') or '-'}")
+                      f"{app.get('sfClass') or _part_of(app)}")
             return EXIT_OK
         result = client.tree(args.name)
         if args.json:
@@ -43,9 +43,16 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_OK
 
 
+def _part_of(item: dict[str, Any]) -> str:
+    """For a part of an application another daemon holds (``sfProcessHost``): which."""
+    parent = item.get("parent")
+    return f"part of the application on {parent}" if parent else "-"
+
+
 def _print_tree(node: dict[str, Any], depth: int, attributes: bool) -> None:
     indent = "  " * depth
-    print(f"{indent}{node['path']}  {node['state']}  {node['sfClass']}  {node['host']}")
+    print(f"{indent}{node['path']}  {node['state']}  {node['sfClass'] or _part_of(node)}  "
+          f"{node['host']}")
     if attributes:
         for key, value in node["attributes"].items():
             text = json.dumps(value)

@@ -397,6 +397,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
     for warning in attribute_warnings(sf_config, APP_NAME):  # startScrpit: did you mean …?
         print(warning, file=sys.stderr)
+    from sfpy.engine.placement import check_without_daemons
+
+    check_without_daemons(sf_config, APP_NAME)  # sfProcessHost elsewhere: exit 3
     if args.check:
         Process("sfRunCheck").check(sf_config, APP_NAME)
         print(f"{args.file}: OK (resolved, every sfClass registered; nothing deployed)")

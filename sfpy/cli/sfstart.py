@@ -73,17 +73,20 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _placement(description: object, name: str, host: str) -> list[tuple[str, str]]:
-    """Every component of the tree and the host that would run it (this daemon for now:
-    ``sfProcessHost`` across hosts is the next step)."""
+    """Every component of the tree and the host that would run it: HOST's daemon, or the
+    ``sfProcessHost`` of the nearest placed subtree above it (as written)."""
     from sfpy.language.model import ComponentDescription
 
     out: list[tuple[str, str]] = []
-    stack = [(description, name)]
+    stack = [(description, name, host)]
     while stack:
-        cd, path = stack.pop()
-        out.append((path, host))
+        cd, path, where = stack.pop()
+        placed = cd.get("sfProcessHost")  # type: ignore[attr-defined]
+        if isinstance(placed, str) and path != name:
+            where = placed
+        out.append((path, where))
         children = [
-            (value, f"{path}:{key}") for key, value in cd.items()  # type: ignore[attr-defined]
+            (value, f"{path}:{key}", where) for key, value in cd.items()  # type: ignore[attr-defined]
             if isinstance(value, ComponentDescription) and value.eager
         ]
         stack.extend(reversed(children))

@@ -52,6 +52,12 @@ METHOD_ROLES: dict[str, str] = {
     "logs": READ,
     "deploy": DEPLOY,
     "terminate": DEPLOY,
+    # What a peer daemon asks when it places a subtree here (its certificate needs deploy).
+    "subtree_deploy": DEPLOY,
+    "subtree_start": DEPLOY,
+    "subtree_terminate": DEPLOY,
+    "subtree_ping": READ,
+    "subtree_resolve": READ,
     "manage": MANAGE,
     "stop": MANAGE,
 }

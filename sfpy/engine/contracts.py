@@ -110,6 +110,7 @@ class ProcessServices(Navigable, Protocol):
     terminate_timeout: float
     journal: Any
     host_layer: Any
+    placement: Any
 
     def sf_complete_name(self) -> str: ...
 
@@ -146,7 +147,7 @@ AUTHOR_NAMES = frozenset(
         "declared_attributes",
     }
 )
-_CORE_MODULES = ("sfpy.engine.prim", "sfpy.engine.compound")
+_CORE_MODULES = ("sfpy.engine.prim", "sfpy.engine.compound", "sfpy.engine.placement")
 
 
 def check_component_class(cls: type) -> None:

@@ -245,7 +245,22 @@ def build(
     process: Process,
     lifecycle: LifecycleLock,
 ) -> Prim:
-    """Instantiate ``description``'s class (checked already) and build its subtree."""
+    """Instantiate ``description``'s class (checked already) and build its subtree.
+
+    A subtree whose ``sfProcessHost`` names another host's daemon (the process has a
+    placement connector, so it is a daemon's) becomes a
+    :class:`~sfpy.engine.placement.RemoteSubtree` handle instead: that daemon builds it when
+    the handle's deploy pass comes. An application root is never placed (the daemon that
+    got it checked that)."""
+    placement = getattr(process, "placement", None)
+    if placement is not None and parent is not None:
+        host = description.attributes.get("sfProcessHost")
+        if isinstance(host, str) and not placement.is_here(host):
+            from sfpy.engine.placement import RemoteSubtree
+
+            handle = RemoteSubtree()
+            handle.sf_build(name, parent, description, process, lifecycle)
+            return handle
     component = lookup(description.attributes["sfClass"])()
     component.sf_build(name, parent, description, process, lifecycle)
     return component

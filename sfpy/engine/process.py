@@ -53,6 +53,7 @@ class Process:
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         journal: Any = None,
         host_layer: Any = None,
+        placement: Any = None,
     ) -> None:
         self.name = name
         #: Seconds a component's terminate hook's commands may take in all, unless the
@@ -63,6 +64,10 @@ class Process:
         self.journal = journal
         #: The host layer components act through (:mod:`sfpy.host`); None: the local host.
         self.host_layer = host_layer
+        #: How subtrees whose ``sfProcessHost`` names another host reach that host's daemon
+        #: (a :class:`sfpy.engine.placement.Connector`, given by the daemon); None: no
+        #: daemons (``sfrun``), every subtree is deployed here.
+        self.placement = placement
         self.host = HOST_NAME
         self.attributes: dict[str, Any] = {
             "sfProcessName": name,
@@ -159,6 +164,66 @@ class Process:
         # An application that ended after it was fully started (a command that exits at once,
         # say) was deployed: its end is reported by its record, not as a failed deployment.
         if final is not None and not final.is_normal and not fully_started:
+            raise DeploymentError(final)
+        return root
+
+    def deploy_subtree(self, description: ComponentDescription, name: str) -> Prim:
+        """Build ``description`` as the root ``name`` and run its deploy pass only: a subtree
+        that a parent daemon placed here (``sfProcessHost``), whose start pass comes when the
+        parent's start pass reaches it (:meth:`start_deployed`), so that nothing starts
+        anywhere before everything is deployed everywhere. ``name`` is the subtree's complete
+        name in its application (``web:b``), so its components have the same names here as
+        there. Raises as :meth:`deploy` does, after the subtree was cleaned up."""
+        check_description(description, name)
+        with self._lock:
+            if name in self._applications:
+                raise EngineError(f"Name '{name}' already used in process {self.name}")
+            self._applications[name] = None  # reserved
+        lock = LifecycleLock(name)
+        with lock:
+            try:
+                root = build(description, name, None, self, lock)
+            except BaseException:
+                with self._lock:
+                    self._applications.pop(name, None)
+                raise
+            with self._lock:
+                self._applications[name] = root
+            self._pass(root, root.sf_deploy_pass)
+        return self._outcome(root, root.sf_is_deployed)
+
+    def start_deployed(self, root: Prim) -> None:
+        """The start pass of a root :meth:`deploy_subtree` deployed. Raises
+        :class:`~sfpy.engine.errors.DeploymentError` (after cleanup) when it fails."""
+        lock = root.sf_lifecycle
+        assert lock is not None
+        with lock:
+            if root.state is State.DEPLOYED:
+                self._pass(root, root.sf_start_pass)
+        self._outcome(root, root.sf_is_started)
+
+    def _pass(self, root: Prim, run: Callable[[], None]) -> None:
+        """Run one pass over ``root`` (its lock held); on failure terminate it and wait
+        for its cleanup before raising DeploymentError."""
+        lock = root.sf_lifecycle
+        assert lock is not None
+        try:
+            run()
+        except LifecycleError as error:
+            record = TerminationRecord.abnormal(str(error), id=error.path, cause=error.cause)
+            root.sf_terminate_now(record, notify=True)
+            root.sf_wait_terminated_elsewhere()
+            lock.drain()
+            raise DeploymentError(root.termination_record or record) from None
+        lock.drain()
+        if root.state in _ENDING:
+            root.sf_wait_terminated_elsewhere()
+            lock.drain()
+
+    @staticmethod
+    def _outcome(root: Prim, reached: bool) -> Prim:
+        final = root.termination_record
+        if final is not None and not final.is_normal and not reached:
             raise DeploymentError(final)
         return root
 

@@ -27,9 +27,12 @@ is also its client certificate towards peer daemons), a command with the user's.
 (:mod:`sfpy.engine.access`): every exposed method passes through
 :meth:`RootProcess.authorize` with the caller's certificate subject first.
 
-Where ``sfProcessHost`` plugs in (later): a daemon that places a subtree on another host is a
-client of that host's ``rootProcess`` through :func:`connect`; the handle implementing the
-engine's ``LifecycleChild`` contract lives next to this module and uses only :class:`Client`.
+
+Placement (``sfProcessHost``): :class:`DaemonConnector` implements the engine's
+:class:`~sfpy.engine.placement.Connector` over :class:`Client`: it says which host names this
+daemon (its name, its address, with or without the port), finds the others (the
+configuration's host-name map, then DNS), and makes the calls the engine's handles and the
+parts' parent watchers need, one Pyro5 proxy per thread and daemon, counting them by method.
 """
 
 from __future__ import annotations
@@ -256,6 +259,30 @@ class _Facade:
         return self.root.list()
 
     @_exposed
+    def subtree_deploy(
+        self, name: Any, path: Any, description_json: Any, parent: Any, request_id: Any = None
+    ) -> dict[str, Any]:
+        return self.root.subtree_deploy(name, path, description_json, parent, request_id)
+
+    @_exposed
+    def subtree_start(self, name: Any, path: Any, request_id: Any = None) -> dict[str, Any]:
+        return self.root.subtree_start(name, path, request_id)
+
+    @_exposed
+    def subtree_terminate(
+        self, name: Any, path: Any, record: Any = None, request_id: Any = None
+    ) -> dict[str, Any]:
+        return self.root.subtree_terminate(name, path, record, request_id)
+
+    @_exposed
+    def subtree_ping(self, name: Any, path: Any) -> dict[str, Any]:
+        return self.root.subtree_ping(name, path)
+
+    @_exposed
+    def subtree_resolve(self, name: Any, path: Any, reference: Any) -> dict[str, Any]:
+        return self.root.subtree_resolve(name, path, reference)
+
+    @_exposed
     def tree(self, name: Any) -> dict[str, Any]:
         return self.root.tree(name)
 
@@ -364,6 +391,11 @@ class Client:
         object.__setattr__(self._proxy, "_sfpy_client", self)
         self._proxy._pyroTimeout = timeout
         self._proxy._pyroSerializer = SERIALIZER
+
+    def set_timeout(self, seconds: float) -> None:
+        """Seconds each later call may take (a long-poll needs more than its wait)."""
+        self.timeout = seconds
+        self._proxy._pyroTimeout = seconds
 
     def call(self, method: str, *args: Any, retry: bool = True) -> dict[str, Any]:
         """Call ``method``; a connection that dropped is opened again and the call repeated
@@ -487,6 +519,115 @@ def _closed_at_once(where: str, error: BaseException) -> str:
     return f"connection to {where} lost: {error}"
 
 
+class DaemonConnector:
+    """The engine's placement connector over Pyro5 (:class:`sfpy.engine.placement.Connector`).
+
+    ``name`` and ``host:port`` are this daemon's; ``hosts`` the configuration's host-name
+    map (``{name: "address[:port]"}``). Thread-safe: each thread gets its own proxies (a
+    Pyro5 proxy belongs to one thread). ``calls_by_method`` counts every remote call made.
+    """
+
+    def __init__(self, name: str, host: str, port: int = DEFAULT_PORT,
+                 hosts: dict[str, str] | None = None, timeout: float = 10.0) -> None:
+        configure()
+        self.name = name
+        self.host = host
+        self.port = port
+        self.hosts = {str(k): str(v) for k, v in (hosts or {}).items()}
+        self.timeout = timeout
+        self.calls_by_method: dict[str, int] = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._greeted: set[str] = set()
+        self._own = self._addresses(host)
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return sum(self.calls_by_method.values())
+
+    @staticmethod
+    def _addresses(host: str) -> set[str]:
+        try:
+            return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            return set()
+
+    def _split(self, text: str) -> tuple[str, int | None]:
+        """``host`` or ``host:port`` (through the host-name map); port None when not given."""
+        text = text.strip()
+        mapped = self.hosts.get(text)
+        if mapped is not None:
+            text = mapped.strip()
+        address, port = parse_host(text)
+        explicit = text.endswith("]:" + str(port)) or (text.count(":") == 1)
+        return address, port if explicit else None
+
+    def is_here(self, host: str) -> bool:
+        try:
+            address, port = self._split(host)
+        except RemoteError:
+            return False
+        if port is not None and port != self.port:
+            return False
+        if address == self.name or address == self.host:
+            return True
+        return bool(self._own) and self._addresses(address) == self._own
+
+    def locate(self, host: str) -> str:
+        from sfpy.engine.placement import ConnectorError
+
+        try:
+            address, port = self._split(host)
+        except RemoteError as error:
+            raise ConnectorError("bad-request", f"sfProcessHost {host!r}: {error.message}") from None
+        if not self._addresses(address):
+            raise ConnectorError(
+                "unreachable", f"sfProcessHost {host!r}: no such host (not in the daemon's "
+                "host-name map, and DNS does not know it)",
+            )
+        port = DEFAULT_PORT if port is None else port
+        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+    def _client(self, where: str, timeout: float) -> Client:
+        clients: dict[str, Client] | None = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        client = clients.get(where)
+        if client is None:
+            address, port = parse_host(where)
+            # With TLS the peer daemon's certificate must name the host it was asked to reach.
+            client = clients[where] = Client(address, port, timeout, expected_host=address)
+        client.set_timeout(timeout)
+        return client
+
+    def call(self, where: str, method: str, *args: Any, timeout: float | None = None) -> dict[str, Any]:
+        from sfpy.engine.placement import ConnectorError
+
+        client = self._client(where, self.timeout if timeout is None else timeout)
+        try:
+            if where not in self._greeted:
+                self._count("hello")
+                client.hello()
+                with self._lock:
+                    self._greeted.add(where)
+            self._count(method)
+            return client.call(method, *args)
+        except RemoteError as error:
+            if error.code in ("unreachable", "timeout"):
+                client.close()
+                self._local.clients.pop(where, None)
+            raise ConnectorError(error.code, error.message, error.path) from None
+
+    def _count(self, method: str) -> None:
+        with self._lock:
+            self.calls_by_method[method] = self.calls_by_method.get(method, 0) + 1
+
+
 def _unreachable(where: str, error: BaseException) -> str:
     text = str(error)
     if isinstance(_security, tls.TLSFiles):
@@ -535,6 +676,7 @@ __all__ = [
     "INSECURE",
     "OBJECT_ID",
     "Client",
+    "DaemonConnector",
     "RemoteError",
     "configure",
     "connect",

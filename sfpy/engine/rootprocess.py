@@ -26,10 +26,24 @@ Recovery
     re-adopted: its components died with the daemon, so its leftovers are cleaned and it is
     no longer listed; what recovery did is kept (``diagnostics()["recovery"]``).
 
-Where ``sfProcessHost`` plugs in (later): ``deploy`` gets the whole description; a subtree
-placed on another host will be sent by the engine's deployer through a handle to the other
-daemon's ``rootProcess`` (:mod:`sfpy.engine.remote` is the only transport), as one more
-child of this application's tree.
+Parts of applications held elsewhere (``sfProcessHost``)
+    A subtree another daemon places here arrives with ``subtree_deploy`` (application name,
+    the subtree's path in it, its description, the parent daemon's address, a request id)
+    and is held as a *part*: an :class:`Application` whose ``parent`` is that daemon, its
+    Process holding each subtree as a root named by its complete name (``web:b``), so the
+    components have the same names here as there. The subtree is deployed at once and
+    started only when ``subtree_start`` comes (the parent's start pass); ``subtree_terminate``,
+    ``subtree_ping`` and ``subtree_resolve`` serve the parent's handle
+    (:class:`sfpy.engine.placement.RemoteSubtree`). A part watches its parent daemon: a
+    thread pings it every liveness delay and terminates the part's subtrees (their cleanup
+    runs here) when the parent's application is gone or ``sfLivenessFactor`` pings in a row
+    went unanswered. Placements this daemon makes go through ``placement`` (a
+    :class:`~sfpy.engine.placement.Connector` the transport provides), handed to the
+    Process of every application.
+
+No lock of this module is held while a remote call is made: remote calls are made by
+operation threads, the parent watchers and the handles' hooks (with the lifecycle lock
+released), and the methods that answer them take ``_lock`` only to look things up.
 """
 
 from __future__ import annotations
@@ -173,6 +187,18 @@ class Operation:
 
 
 @dataclass
+class Part:
+    """A subtree of an application held elsewhere, deployed here (``subtree_deploy``)."""
+
+    path: str
+    state: str = "deploying"  # deploying, deployed, starting, running, terminating, ended
+    root: Prim | None = None
+    record: dict[str, Any] | None = None
+    cancel: TerminationRecord | None = None  # terminate as soon as it is built
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Application:
     """One application this daemon holds: its Process, journal and the operations on it."""
 
@@ -187,6 +213,10 @@ class Application:
     next_report: float = 0.0
     ended: threading.Event = field(default_factory=threading.Event)
     outcome: dict[str, Any] | None = None
+    #: ``ADDRESS:PORT`` of the daemon holding the application when this is a part of it.
+    parent: str | None = None
+    parts: dict[str, Part] = field(default_factory=dict)
+    watching: bool = False
 
 
 class RootProcess:
@@ -208,6 +238,7 @@ class RootProcess:
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         process_attributes: dict[str, Any] | None = None,
         access: Access | None = None,
+        placement: Any = None,
     ) -> None:
         if on_stop not in ("terminate", "leave"):
             raise ValueError(f"on_stop must be 'terminate' or 'leave', not {on_stop!r}")
@@ -219,6 +250,11 @@ class RootProcess:
         self.terminate_timeout = terminate_timeout
         self.process_attributes = dict(process_attributes or {})
         self.access = access or Access()
+        #: How this daemon reaches others (:class:`sfpy.engine.placement.Connector`); None:
+        #: subtrees placed elsewhere cannot be deployed (``sfProcessHost`` is then ignored).
+        self.placement = placement
+        #: Records of parts that ended, for the parent's next ping (the last 1,000).
+        self._ended_parts: dict[tuple[str, str], dict[str, Any]] = {}
         self.started = time.time()
         self.version = _version()
         self.stopped = threading.Event()
@@ -372,6 +408,13 @@ class RootProcess:
             Process(f"check-{name}").check(description, name)
         except DescriptionError as error:
             raise DaemonError("description", error.render(), name) from None
+        host = description.attributes.get("sfProcessHost")
+        if (isinstance(host, str) and self.placement is not None
+                and not self.placement.is_here(host)):
+            raise DaemonError(
+                "description", f"{name} has sfProcessHost {host!r}: an application root is "
+                f"deployed by the daemon it is sent to; sfstart it on {host}", name,
+            )
         with self._lock:
             known = self._known_request(request, "deploy", name)
             if known is not None:
@@ -436,6 +479,329 @@ class RootProcess:
             raise DaemonError("unknown", f"no operation {op_id!r} on {self.host}")
         return op.view(since, float(wait))
 
+    # -- parts of applications held elsewhere (sfProcessHost) --------------------------------
+    def subtree_deploy(
+        self, name: Any, path: Any, description_json: Any, parent: Any, request_id: Any = None
+    ) -> dict[str, Any]:
+        """Build and deploy (not start) the subtree ``path`` of application ``name``, which
+        the daemon at ``parent`` holds; returns ``{"operation": id}`` at once. The operation
+        ends once the subtree is deployed (exit 0) or failed and was cleaned up here (1)."""
+        _check_name(name)
+        path = _check_path(name, path)
+        if not isinstance(parent, str) or not parent:
+            raise DaemonError("bad-request", "parent must be the parent daemon's ADDRESS:PORT")
+        if not isinstance(description_json, str):
+            raise DaemonError("bad-request", "the description must be its JSON form (a string)")
+        request = _check_request(request_id)
+        with self._lock:
+            known = self._known_request(request, "subtree-deploy", path)
+            if known is not None:
+                return known
+            self._refuse_when_stopping()
+        from sfpy.language.unparse import from_json
+
+        try:
+            description = from_json(description_json)
+            Process(f"check-{name}").check(description, path)
+        except DescriptionError as error:
+            raise DaemonError("description", error.render(), path) from None
+        with self._lock:
+            known = self._known_request(request, "subtree-deploy", path)
+            if known is not None:
+                return known
+            self._refuse_when_stopping()
+            app = self._apps.get(name)
+            if app is None:
+                app = self._new_application(name)
+                app.parent = parent
+                self._apps[name] = app
+            elif app.parent != parent:
+                raise DaemonError(
+                    "in-use", f"application name {name!r} is already in use on {self.host}", name
+                )
+            existing = app.parts.get(path)
+            if existing is not None and not existing.ended.is_set():
+                raise DaemonError("in-use", f"{path} is already deployed on {self.host}", path)
+            part = Part(path)
+            app.parts[path] = part
+            self._ended_parts.pop((name, path), None)
+            op = self._new_operation("subtree-deploy", path, request)
+        log.info("deploying part %s for %s (operation %s)", path, parent, op.id,
+                 extra={"app": name})
+        threading.Thread(
+            target=self._run_part, args=(app, part, op, description),
+            name=f"sfdaemon-part-{path}", daemon=True,
+        ).start()
+        return {"operation": op.id}
+
+    def subtree_start(self, name: Any, path: Any, request_id: Any = None) -> dict[str, Any]:
+        """Start a deployed subtree (the parent's start pass reached it); an operation."""
+        app, part = self._part(name, path)
+        request = _check_request(request_id)
+        with self._lock:
+            known = self._known_request(request, "subtree-start", part.path)
+            if known is not None:
+                return known
+            op = self._new_operation("subtree-start", part.path, request)
+        threading.Thread(
+            target=self._start_part, args=(app, part, op),
+            name=f"sfdaemon-part-start-{part.path}", daemon=True,
+        ).start()
+        return {"operation": op.id}
+
+    def subtree_terminate(
+        self, name: Any, path: Any, record: Any = None, request_id: Any = None
+    ) -> dict[str, Any]:
+        """Terminate a subtree with ``record`` (a termination record as data); an operation
+        that ends once its cleanup has run here (and the part is gone, if it was the last)."""
+        app, part = self._part(name, path)
+        request = _check_request(request_id)
+        data = record if isinstance(record, dict) else {}
+        from sfpy.engine.placement import record_from_data
+
+        final = record_from_data(
+            {"type": "normal", "description": f"terminated by {app.parent}", **data}
+        )
+        with self._lock:
+            known = self._known_request(request, "subtree-terminate", part.path)
+            if known is not None:
+                return known
+            op = self._new_operation("subtree-terminate", part.path, request)
+            if part.root is None:
+                part.cancel = part.cancel or final
+        threading.Thread(
+            target=self._terminate_part, args=(app, part, op, final),
+            name=f"sfdaemon-part-end-{part.path}", daemon=True,
+        ).start()
+        return {"operation": op.id}
+
+    def subtree_ping(self, name: Any, path: Any) -> dict[str, Any]:
+        """``{"state": ...}`` of a subtree; ``"ended"`` with its ``record`` once it has
+        ended (kept for the parent's next ping after the part is gone)."""
+        _check_name(name)
+        path = _check_path(name, path)
+        with self._lock:
+            ended = self._ended_parts.get((name, path))
+            app = self._apps.get(name)
+            part = None if app is None or app.parent is None else app.parts.get(path)
+        if part is None:
+            if ended is not None:
+                return {"host": self.host, "state": "ended", "record": ended}
+            raise DaemonError("unknown", f"no part {path!r} on {self.host}", path)
+        if part.ended.is_set():
+            return {"host": self.host, "state": "ended", "record": part.record}
+        return {"host": self.host, "state": part.state}
+
+    def subtree_resolve(self, name: Any, path: Any, reference: Any) -> dict[str, Any]:
+        """Resolve ``reference`` (text: an attribute name, or ``a:b``, ``ATTRIB x``…) from
+        the component ``path``: ``{"value": DATA}`` (the JSON form's value encoding) or
+        ``{"component": PATH, "sfClass": str}`` for a component."""
+        _check_name(name)
+        if not isinstance(path, str) or not isinstance(reference, str) or not reference:
+            raise DaemonError("bad-request", "subtree_resolve needs a path and a reference")
+        with self._lock:
+            app = self._apps.get(name)
+            if app is None:
+                raise DaemonError("unknown", f"no application {name!r} on {self.host}", name)
+            target = self._component(app, path)
+        if target is None:
+            raise DaemonError("unknown", f"no component {path!r} on {self.host}", path)
+        from sfpy.engine.errors import EngineError
+
+        try:
+            value = target.sf_resolve(reference)
+        except EngineError as error:
+            raise DaemonError("unknown", str(error), path) from None
+        if isinstance(value, Prim):
+            return {"component": value.sf_complete_name(), "sfClass": value.sf_class_name()}
+        if hasattr(value, "sf_complete_name") and hasattr(value, "sf_lookup"):
+            return {"component": value.sf_complete_name(), "sfClass": None}
+        return {"value": _plain(value)}
+
+    def _part(self, name: Any, path: Any) -> tuple[Application, Part]:
+        _check_name(name)
+        path = _check_path(name, path)
+        with self._lock:
+            app = self._apps.get(name)
+            part = None if app is None or app.parent is None else app.parts.get(path)
+            if app is None or part is None:
+                raise DaemonError("unknown", f"no part {path!r} on {self.host}", path)
+        return app, part
+
+    def _run_part(self, app: Application, part: Part, op: Operation, description: Any) -> None:
+        """Deploy a part, report, then wait for its end."""
+        try:
+            root = app.process.deploy_subtree(description, part.path)
+        except DeploymentError as error:
+            record = error.record
+            self._record_error(app.name, record.id, f"deployment failed: {record.description}")
+            op.finish(self._part_outcome(app, part, 1, record, "failed"))
+            self._part_ended(app, part, record)
+            return
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
+            log.exception("deployment of %s crashed", part.path, extra={"app": app.name})
+            record = TerminationRecord.abnormal(f"{type(error).__name__}: {error}", id=part.path)
+            op.finish(self._part_outcome(app, part, 1, record, "failed"))
+            self._part_ended(app, part, record)
+            return
+        with self._lock:
+            part.root = root
+            cancel = part.cancel
+            if part.state == "deploying":
+                part.state = "deployed"
+        if cancel is not None:
+            root.sf_terminate(cancel)
+        if root.state is not State.DEPLOYED or cancel is not None:
+            final = root.wait_terminated() or cancel
+            op.finish(self._part_outcome(
+                app, part, 1, final, "terminated",
+                f"{part.path} terminated on {self.host} while deploying"))
+        else:
+            op.finish(self._part_outcome(app, part, 0, None, "deployed"))
+            self._watch_parent(app, root)
+        final = root.wait_terminated()
+        self._part_ended(app, part, final)
+
+    def _start_part(self, app: Application, part: Part, op: Operation) -> None:
+        root = part.root
+        if root is None:
+            op.finish(self._part_outcome(app, part, 1, None, "failed",
+                                         f"{part.path} is not deployed on {self.host}"))
+            return
+        with self._lock:
+            part.state = "starting"
+        try:
+            app.process.start_deployed(root)
+        except DeploymentError as error:
+            record = error.record
+            self._record_error(app.name, record.id, f"start failed: {record.description}")
+            op.finish(self._part_outcome(app, part, 1, record, "failed"))
+            return
+        if not root.sf_is_started:  # ended after it started: the parent's ping learns it
+            final = root.wait_terminated()
+            op.finish(self._part_outcome(app, part, 1, final, "terminated",
+                                         f"{part.path} terminated on {self.host} while starting"))
+            return
+        with self._lock:
+            part.state = "running"
+            if all(p.state in ("running", "ended") for p in app.parts.values()):
+                app.state = "running"
+        op.finish(self._part_outcome(app, part, 0, None, "running"))
+
+    def _terminate_part(
+        self, app: Application, part: Part, op: Operation, record: TerminationRecord
+    ) -> None:
+        root = part.root
+        if root is not None:
+            with self._lock:
+                if part.state != "ended":
+                    part.state = "terminating"
+            root.sf_terminate(record)
+        bound = SHUTDOWN_TIMEOUT + self.terminate_timeout
+        if not part.ended.wait(bound):
+            op.finish(self._part_outcome(app, part, 5, None, "terminating",
+                                         f"{part.path} still terminating on {self.host}"))
+            return
+        with self._lock:
+            last = all(p.ended.is_set() for p in app.parts.values())
+        if last:
+            app.ended.wait(bound)
+        failures = [f"{path}: {message}" for path, message in app.process.cleanup_failures
+                    if path == part.path or path.startswith(part.path + ":")]
+        left = list((app.outcome or {}).get("left") or []) if last else []
+        outcome = self._part_outcome(app, part, 6 if failures or left else 0, None, "terminated")
+        outcome.update(cleanup_failures=failures, left=left)
+        op.finish(outcome)
+
+    def _part_outcome(
+        self, app: Application, part: Part, code: int, record: TerminationRecord | None,
+        state: str, message: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "exit": code, "state": state, "record": None if record is None else record.to_dict(),
+            "message": message or f"{part.path} {state} on {self.host}",
+            "cleanup_failures": [], "left": [],
+        }
+
+    def _part_ended(self, app: Application, part: Part, record: TerminationRecord | None) -> None:
+        """A part's subtree has ended (its cleanup done): remember its record for the
+        parent's ping; the application ends with its last part."""
+        data = (record or TerminationRecord.normal(f"{part.path} ended")).to_dict()
+        with self._lock:
+            part.record = data
+            part.state = "ended"
+            part.ended.set()
+            self._ended_parts[(app.name, part.path)] = data
+            while len(self._ended_parts) > KEPT_OPERATIONS:
+                del self._ended_parts[next(iter(self._ended_parts))]
+            last = all(p.ended.is_set() for p in app.parts.values())
+            if last and self._apps.get(app.name) is app:
+                del self._apps[app.name]  # a new part of the name makes a new application
+        if last:
+            final = record or TerminationRecord.normal(f"{app.name} ended")
+            self._end(app, final, "terminated" if final.is_normal else "failed")
+
+    def _watch_parent(self, app: Application, root: Prim) -> None:
+        """Ping the parent daemon every liveness delay (one thread per part application);
+        terminate every subtree of the part when the parent application is gone or its
+        daemon missed ``sfLivenessFactor`` pings in a row."""
+        if self.placement is None or app.parent is None:
+            return
+        try:
+            delay, factor = root.sf_liveness_settings()
+        except Exception:  # noqa: BLE001 - wrong settings: the defaults
+            delay, factor = 15.0, 2
+        with self._lock:
+            if app.watching or delay <= 0:
+                return
+            app.watching = True
+        threading.Thread(
+            target=self._watch_parent_loop, args=(app, delay, factor),
+            name=f"sfdaemon-watch-{app.name}", daemon=True,
+        ).start()
+
+    def _watch_parent_loop(self, app: Application, delay: float, factor: int) -> None:
+        from sfpy.engine.placement import ConnectorError
+
+        assert app.parent is not None and self.placement is not None
+        misses = 0
+        why = ""
+        while not app.ended.wait(delay):
+            if self.stopped.is_set():
+                return
+            try:
+                self.placement.call(app.parent, "ping", app.name, timeout=max(1.0, delay))
+            except ConnectorError as error:
+                if error.code in ("unknown", "failed"):
+                    why = f"its application is gone on {app.parent}: {error.message}"
+                    break
+                misses += 1
+                if misses >= factor:
+                    why = (f"parent daemon {app.parent} missed {misses} pings in a row "
+                           f"({delay:g}s apart): {error.message}")
+                    break
+                continue
+            except Exception as error:  # noqa: BLE001 - counted as a miss
+                misses += 1
+                why = str(error)
+                if misses >= factor:
+                    break
+                continue
+            misses = 0
+        else:
+            return
+        log.warning("terminating the part: %s", why, extra={"app": app.name})
+        self._record_error(app.name, None, f"parent gone: {why}")
+        record = TerminationRecord.abnormal(f"liveness failure: {why}", id=app.name)
+        with self._lock:
+            parts = list(app.parts.values())
+        for part in parts:
+            with self._lock:
+                if part.root is None:
+                    part.cancel = part.cancel or record
+            if part.root is not None:
+                part.root.sf_terminate(record)
+
     def list(self) -> dict[str, Any]:
         """The applications held, by name."""
         with self._lock:
@@ -452,6 +818,15 @@ class RootProcess:
                 raise DaemonError("unknown", f"no application {name.partition(':')[0]!r} on {self.host}", name)
             target = self._component(app, name)
         summary = self._summary(app)
+        if target is None and app.parent is not None:
+            summary["tree"] = {
+                "name": app.name, "path": app.name, "state": app.state.upper(),
+                "sfClass": None, "host": self.host, "attributes": {}, "record": None,
+                "parent": app.parent,
+                "children": [self._node(part.root) for part in list(app.parts.values())
+                             if part.root is not None],
+            }
+            return summary
         summary["tree"] = None if target is None else self._node(target)
         return summary
 
@@ -502,6 +877,7 @@ class RootProcess:
             "applications": self.list()["applications"],
             "errors": errors,
             "recovery": recovery,
+            "remote_calls": dict(getattr(self.placement, "calls_by_method", {}) or {}),
         }
 
     def uptime(self) -> float:
@@ -543,7 +919,7 @@ class RootProcess:
             raise DaemonError("refused", f"application {name!r}: {error}", name) from None
         process = Process(
             "rootProcess", journal=journal, terminate_timeout=self.terminate_timeout,
-            attributes=self.process_attributes,
+            attributes=self.process_attributes, placement=self.placement,
         )
         app = Application(name, process, journal)
         process.add_observer(lambda component, state: self._state_changed(app, component, state))
@@ -687,6 +1063,8 @@ class RootProcess:
     def _component(self, app: Application, name: str) -> Prim | None:
         """The component ``app:path`` names (the root for the bare name; None while the root
         is not built yet)."""
+        if app.parent is not None:
+            return self._part_component(app, name)
         root = app.root or app.process.application(app.name)
         parts = name.split(":")[1:]
         node = root
@@ -697,7 +1075,32 @@ class RootProcess:
             node = children[part]
         return node
 
+    def _part_component(self, app: Application, name: str) -> Prim | None:
+        """In a part: the component ``name`` names (None for the application's name)."""
+        if name == app.name:
+            return None
+        for path, part in list(app.parts.items()):
+            if part.root is None or not (name == path or name.startswith(path + ":")):
+                continue
+            node: Prim = part.root
+            for step in name[len(path):].split(":")[1:]:
+                children = {c.sf_name: c for c in getattr(node, "sf_children", lambda: [])()}
+                if step not in children:
+                    break
+                node = children[step]
+            else:
+                return node
+        raise DaemonError("unknown", f"no component {name!r} on {self.host}", name)
+
     def _summary(self, app: Application) -> dict[str, Any]:
+        if app.parent is not None:
+            roots = [part.root for part in list(app.parts.values()) if part.root is not None]
+            return {
+                "name": app.name, "state": app.state, "host": self.host, "sfClass": None,
+                "started": app.started_at,
+                "components": sum(sum(1 for _ in iter_tree(r)) for r in roots),
+                "record": None, "parent": app.parent, "parts": sorted(app.parts),
+            }
         root = app.root or app.process.application(app.name)
         record = None if root is None else root.termination_record
         return {
@@ -720,11 +1123,11 @@ class RootProcess:
                 continue
             attributes[str(key)] = _plain(value)
         return {
-            "name": component.sf_name,
+            "name": component.sf_complete_name().rsplit(":", 1)[-1],
             "path": component.sf_complete_name(),
             "state": _state_name(component),
             "sfClass": component.sf_class_name(),
-            "host": self.host,
+            "host": getattr(component, "sf_remote_host", "") or self.host,
             "attributes": attributes,
             "record": None if record is None else record.to_dict(),
             "children": [self._node(child) for child in children],
@@ -780,6 +1183,15 @@ def _check_name(name: Any) -> None:
             f"application name {name!r}: letters, digits, _ $ . - (up to 100), not starting "
             "with a digit, dot or dash",
         )
+
+
+def _check_path(name: str, path: Any) -> str:
+    """A subtree's complete name in application ``name``: ``name:child[:…]``."""
+    if not isinstance(path, str) or not path.startswith(name + ":") or len(path) > 2000:
+        raise DaemonError("bad-request", f"path {path!r} must be a component of {name}")
+    if any(not part for part in path.split(":")):
+        raise DaemonError("bad-request", f"path {path!r} has an empty part")
+    return path
 
 
 def _check_request(request_id: Any) -> str | None:
