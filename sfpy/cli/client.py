@@ -2,7 +2,8 @@
 
 Each command (``sfstart``, ``sfterminate``, ``sflist``, ``sfping``, ``sfdiagnostics``,
 ``sfstopdaemon``) is a thin module over this one. HOST is ``name``, ``name:port`` or an
-address (``[::1]:3800`` for IPv6 with a port); no port means 3800. A daemon that cannot be
+address (``[::1]:3800`` for IPv6 with a port); no port means 3800. A name is looked up in
+the client configuration's host-name map first (:mod:`sfpy.cli.hosts`), then DNS. A daemon that cannot be
 reached is exit 4 with one line, never a traceback.
 """
 
@@ -28,7 +29,8 @@ def parser(
     """An ArgumentParser with HOST and the options every daemon command takes."""
     result = ArgumentParser(prog=prog, description=description)
     result.add_argument("host", metavar="HOST", help="the daemon: name, name:port or address "
-                        "(port 3800 when not given)")
+                        "(port 3800 when not given); a name in the client configuration's "
+                        "host-name map, else DNS")
     result.add_argument("--insecure", action="store_true",
                         help="talk to the daemon without TLS (needed for a non-loopback "
                         "address until TLS exists; loopback addresses are always plain)")
@@ -43,9 +45,10 @@ def parser(
 
 def connect(args: argparse.Namespace) -> Any:
     """A checked connection to the daemon HOST names (RemoteError, exit 4, otherwise)."""
+    from sfpy.cli.hosts import load_client_map, resolve_host
     from sfpy.engine import remote
 
-    host, port = remote.parse_host(args.host)
+    host, port = resolve_host(args.host, load_client_map())
     if not args.insecure and not remote.is_loopback(host):
         raise remote.RemoteError(
             "refused", f"{args.host} is not a loopback address: TLS is not available yet, "
