@@ -73,7 +73,10 @@ def check_map(data: Any, where: str = "hosts") -> dict[str, str]:
             raise HostMapError(f"{where}: {name!r} is not a host name")
         if not isinstance(value, str):
             raise HostMapError(f"{where}: {name}: expected \"address[:port]\", not {value!r}")
-        split_host(value)  # raises on a bad form
+        try:
+            split_host(value)
+        except HostMapError as error:
+            raise HostMapError(f"{where}: {name}: {error}") from None
         result[name] = value.strip()
     return result
 
