@@ -34,8 +34,7 @@ def locate(root: RootProcess, path: Any) -> tuple[Application, Prim]:
     if not isinstance(path, str) or not path:
         raise DaemonError("bad-request", "a component path (NAME or NAME:a:b) is needed")
     name, *parts = path.split(":")
-    with root._lock:
-        app = root._apps.get(name)
+    app = root.held(name)
     if app is None:
         raise DaemonError("unknown", f"no application {name!r} on {root.host}", path)
     tops = app.process.applications()
@@ -151,12 +150,11 @@ def application_diagnostics(root: RootProcess, name: Any) -> dict[str, Any]:
         for a in app.process.activities()
     ]
     detached = [
-        root._node(part) for key, part in sorted(app.process.applications().items())
+        root.node(part) for key, part in sorted(app.process.applications().items())
         if key != app.name and part is not top
     ]
-    with root._lock:
-        errors = [e for e in root.errors if e.get("application") == app.name][-APP_ERRORS:]
-    summary = root._summary(app)
+    errors = list(root.recent_errors(app.name)[-APP_ERRORS:])
+    summary = root.summary(app)
     states: dict[str, int] = {}
     parts = {id(part): part for part in [top, *app.process.applications().values()]}
     for part in parts.values():
@@ -165,7 +163,7 @@ def application_diagnostics(root: RootProcess, name: Any) -> dict[str, Any]:
             states[key] = states.get(key, 0) + 1
     return {
         **summary,
-        "tree": root._node(top),
+        "tree": root.node(top),
         "detached": detached,
         "states": states,
         "errors": errors,
@@ -180,8 +178,7 @@ def leftovers(root: RootProcess) -> dict[str, Any]:
     clean), with the command that cleans it."""
     from sfpy.host.journal import run_directories
 
-    with root._lock:
-        held = set(root._apps)
+    held = root.held_names()
     found = []
     for run_dir in run_directories(root.apps_dir):
         name = run_dir.name
@@ -206,10 +203,9 @@ def clean(root: RootProcess, name: Any) -> dict[str, Any]:
 
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise DaemonError("bad-request", f"application name {name!r}")
-    with root._lock:
-        if name in root._apps:
-            raise DaemonError("refused", f"application {name!r} is alive on {root.host}: "
-                              "terminate it instead", name)
+    if root.held(name) is not None:
+        raise DaemonError("refused", f"application {name!r} is alive on {root.host}: "
+                          "terminate it instead", name)
     run_dir = root.apps_dir / name
     if not run_dir.is_dir():
         raise DaemonError("unknown", f"no journal of an application {name!r} on {root.host}",
@@ -222,8 +218,7 @@ def clean(root: RootProcess, name: Any) -> dict[str, Any]:
     left = list(report.left) + ([report.error] if report.error else [])
     for line in left:
         root_log(name, name, f"left: {line}")
-    with root._lock:
-        root.recovery.extend(f"{name}: {line}" for line in report.done)
+    root.note_recovery(tuple(f"{name}: {line}" for line in report.done))
     return {"application": name, "done": report.done, "left": left,
             "exit": 0 if report.clean else 6}
 

@@ -800,6 +800,32 @@ class RootProcess:
         result["held"] = held
         return dict(result)
 
+    # what sfpy.engine.management may ask of the root process
+    def held(self, name: str) -> Application | None:
+        """The application held under ``name`` (None: none is)."""
+        with self._lock:
+            return self._apps.get(name)
+
+    def held_names(self) -> set[str]:
+        with self._lock:
+            return set(self._apps)
+
+    def summary(self, app: Application) -> dict[str, Any]:
+        """APP as ``list`` gives it."""
+        return self._summary(app)
+
+    def node(self, component: Prim) -> dict[str, Any]:
+        """A component's tree as ``tree`` gives it."""
+        return self._node(component)
+
+    def recent_errors(self, name: str) -> tuple[dict[str, Any], ...]:
+        with self._lock:
+            return tuple(error for error in self.errors if error.get("application") == name)
+
+    def note_recovery(self, lines: tuple[str, ...]) -> None:
+        with self._lock:
+            self.recovery.extend(lines)
+
     def set_attribute(self, path: Any, attribute: Any, value: Any) -> dict[str, Any]:
         """Add or replace an attribute of a running component (JSON-form value)."""
         from sfpy.engine import management
