@@ -2,7 +2,8 @@
 
 Each command (``sfstart``, ``sfterminate``, ``sflist``, ``sfping``, ``sfdiagnostics``,
 ``sfstopdaemon``) is a thin module over this one. HOST is ``name``, ``name:port`` or an
-address (``[::1]:3800`` for IPv6 with a port); no port means 3800. A daemon that cannot be
+address (``[::1]:3800`` for IPv6 with a port); no port means 3800. A name is looked up in
+the client configuration's host-name map first (:mod:`sfpy.cli.hosts`), then DNS. A daemon that cannot be
 reached is exit 4 with one line, never a traceback.
 """
 
@@ -30,7 +31,8 @@ def parser(
     """An ArgumentParser with HOST and the options every daemon command takes."""
     result = ArgumentParser(prog=prog, description=description)
     result.add_argument("host", metavar="HOST", help="the daemon: name, name:port or address "
-                        "(port 3800 when not given)")
+                        "(port 3800 when not given); a name in the client configuration's "
+                        "host-name map, else DNS")
     from sfpy.cli import clientconfig
 
     clientconfig.add_options(result)
@@ -46,9 +48,10 @@ def parser(
 def connect(args: argparse.Namespace) -> Any:
     """A checked connection to the daemon HOST names (RemoteError, exit 4, otherwise)."""
     from sfpy.cli import clientconfig
+    from sfpy.cli.hosts import load_client_map, resolve_host
     from sfpy.engine import remote, tls
 
-    host, port = remote.parse_host(args.host)
+    host, port = resolve_host(args.host, load_client_map())
     found = clientconfig.resolve(args)
     args.security = found  # sfdiagnostics shows where each came from
     if found.insecure:

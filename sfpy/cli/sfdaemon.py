@@ -106,9 +106,11 @@ def _configure_logging(level: str) -> None:
     handler.setFormatter(logging.Formatter(
         "%(asctime)s %(levelname)s app=%(app)s component=%(component)s %(name)s: %(message)s"
     ))
+    handler.setLevel(getattr(logging, level.upper(), logging.INFO))
     root = logging.getLogger("sfpy")
     root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # INFO at least: the per-application command logs (sflogs) want every command line
+    root.setLevel(min(handler.level, logging.INFO))
     root.propagate = False
 
 
@@ -123,6 +125,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 or os.environ.get("SFPY_INSECURE", "").strip().lower() in ("1", "true", "yes", "on"))
     level = args.log_level or str(config.get("log_level") or "INFO")
     on_stop = str(config.get("on_stop") or "terminate")
+    from sfpy.cli.hosts import check_map
+
+    check_map(config.get("hosts"), f"{args.config}: hosts")  # used by sfProcessHost placement
     if on_stop not in ("terminate", "leave"):
         raise ConfigError(f"on_stop must be terminate or leave, not {on_stop!r}")
     _configure_logging(level)
@@ -154,6 +159,7 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     log = logging.getLogger("sfpy.daemon")
     _say_security(log, files, access, insecure)
+    root.enable_app_logs()
     for line in root.recover():
         print(f"sfdaemon: recovery: {line}", file=sys.stderr)
 

@@ -1,24 +1,47 @@
-"""``sfdiagnostics HOST``: what HOST's daemon says about itself: versions, uptime, load and
-memory, applications, recent errors, and what it recovered when it started; and the TLS
-side: which certificate, key and CA this client used (and where it found each), the
+"""``sfdiagnostics HOST [NAME]``: what HOST's daemon says about itself: versions, uptime,
+load and memory, applications, recent errors, and what it recovered when it started; and the
+TLS side: which certificate, key and CA this client used (and where it found each), the
 daemon's certificate, and the subject and roles the daemon sees for this client.
 
-Exit 0; 4 no daemon reachable.
+    sfdiagnostics HOST NAME          one application: its tree with states, recent errors,
+                                     long work in progress and for how long, open journal
+    sfdiagnostics HOST --leftovers   what the journals in the state directory say dead
+                                     applications made and did not undo, with the command
+                                     that cleans each
+    sfdiagnostics HOST --clean NAME  run recovery for the dead application NAME
+
+Exit 0; 1 an unknown application (or a live one given to ``--clean``); 4 no daemon
+reachable; 6 ``--clean`` could not clean everything (listed), or ``--leftovers`` found some.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sfpy.cli import client as common
-from sfpy.cli.common import EXIT_OK, run_command
+from sfpy.cli.common import EXIT_CLEANUP, EXIT_OK, run_command
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = common.parser("sfdiagnostics", "Show the state of the daemon of HOST.")
+    parser = common.parser("sfdiagnostics", "Show the state of the daemon of HOST, or of "
+                           "its application NAME.")
+    parser.add_argument("name", metavar="NAME", nargs="?", help="one application")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--leftovers", action="store_true",
+                      help="what dead applications' journals say is left, and how to clean it")
+    what.add_argument("--clean", metavar="DEAD", help="run recovery for the dead application DEAD")
     args = parser.parse_args(argv)
+    if args.name is not None and (args.leftovers or args.clean):
+        parser.error("NAME goes with neither --leftovers nor --clean")
     with common.connect(args) as client:
+        if args.clean:
+            return _clean(client.clean(args.clean), args.json)
+        if args.leftovers:
+            return _leftovers(client.leftovers(), args.json)
+        if args.name is not None:
+            return _application(client.application_diagnostics(args.name), args.json)
         data = client.diagnostics()
     security = args.security
     data["client"] = {"insecure": security.insecure, "cert": security.cert, "key": security.key,
@@ -54,6 +77,73 @@ def _main(argv: Sequence[str] | None) -> int:
         for line in data["recovery"]:
             print(f"  {line}")
     return EXIT_OK
+
+
+def _application(data: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        common.print_json(data)
+        return EXIT_OK
+    states = ", ".join(f"{count} {state}" for state, count in sorted(data["states"].items()))
+    print(f"{data['name']}  {data['state']}  on {data['host']}, {data['components']} components "
+          f"({states})")
+    if data.get("tree") is not None:
+        _node(data["tree"], 1)
+    for part in data.get("detached") or []:
+        print("  detached:")
+        _node(part, 2)
+    if data["activities"]:
+        print("in progress:")
+        for activity in data["activities"]:
+            print(f"  {activity['path']}  {activity['phase']}  {activity['what']}  for "
+                  f"{activity['seconds']:.1f} s")
+    if data["errors"]:
+        print("recent errors:")
+        for error in data["errors"]:
+            print(f"  {error['path'] or '-'}: {error['message']}")
+    if data["journal"]:
+        print("made and not yet undone (the journal):")
+        for entry in data["journal"]:
+            print(f"  {entry['what']}")
+    return EXIT_OK
+
+
+def _node(node: dict[str, Any], depth: int) -> None:
+    print(f"{'  ' * depth}{node['path']}  {node['state']}  {node['sfClass']}")
+    for child in node["children"]:
+        _node(child, depth + 1)
+
+
+def _leftovers(data: dict[str, Any], as_json: bool) -> int:
+    found = data["leftovers"]
+    code = EXIT_CLEANUP if any(item["entries"] or item["error"] for item in found) else EXIT_OK
+    if as_json:
+        common.print_json(data)
+        return code
+    if not found:
+        print(f"no leftovers on {data['host']}")
+    for item in found:
+        print(f"{item['application']}  ({item['directory']})")
+        for entry in item["entries"]:
+            print(f"  {entry['what']}")
+        if item["error"]:
+            print(f"  cannot read: {item['error']}")
+        if not item["entries"] and not item["error"]:
+            print("  nothing recorded is left")
+        print(f"  clean it: {item['clean']}")
+    return code
+
+
+def _clean(data: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        common.print_json(data)
+        return int(data["exit"])
+    for line in data["done"]:
+        print(f"{data['application']}: {line}")
+    for line in data["left"]:
+        print(f"{data['application']}: left: {line}")
+    if data["exit"] == EXIT_OK:
+        print(f"{data['application']}: clean")
+    return int(data["exit"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

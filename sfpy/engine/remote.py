@@ -307,6 +307,36 @@ class _Facade:
     def stop(self) -> dict[str, Any]:
         return self.root.stop()
 
+    # -- management (sfmanage, sflogs, sfdiagnostics NAME / --leftovers / --clean) ----------
+    @_exposed
+    def logs(self, name: Any, component: Any = None, since: Any = None, lines: Any = 50,
+             wait: Any = 0.0) -> dict[str, Any]:
+        return self.root.logs(name, component, since, lines, wait)
+
+    @_exposed
+    def set_attribute(self, path: Any, attribute: Any, value: Any) -> dict[str, Any]:
+        return self.root.set_attribute(path, attribute, value)
+
+    @_exposed
+    def remove_attribute(self, path: Any, attribute: Any) -> dict[str, Any]:
+        return self.root.remove_attribute(path, attribute)
+
+    @_exposed
+    def detach(self, path: Any) -> dict[str, Any]:
+        return self.root.detach(path)
+
+    @_exposed
+    def application_diagnostics(self, name: Any) -> dict[str, Any]:
+        return self.root.application_diagnostics(name)
+
+    @_exposed
+    def leftovers(self) -> dict[str, Any]:
+        return self.root.leftovers()
+
+    @_exposed
+    def clean(self, name: Any) -> dict[str, Any]:
+        return self.root.clean(name)
+
 
 def is_loopback(host: str) -> bool:
     """Whether every address ``host`` resolves to is a loopback address."""
@@ -466,6 +496,28 @@ class Client:
 
     def stop(self) -> dict[str, Any]:
         return self.call("stop")
+
+    def logs(self, name: str, component: str | None = None, since: int | None = None,
+             lines: int = 50, wait: float = 0.0) -> dict[str, Any]:
+        return self.call("logs", name, component, since, lines, wait)
+
+    def set_attribute(self, path: str, attribute: str, value: Any) -> dict[str, Any]:
+        return self.call("set_attribute", path, attribute, value)
+
+    def remove_attribute(self, path: str, attribute: str) -> dict[str, Any]:
+        return self.call("remove_attribute", path, attribute)
+
+    def detach(self, path: str) -> dict[str, Any]:
+        return self.call("detach", path)
+
+    def application_diagnostics(self, name: str) -> dict[str, Any]:
+        return self.call("application_diagnostics", name)
+
+    def leftovers(self) -> dict[str, Any]:
+        return self.call("leftovers")
+
+    def clean(self, name: str) -> dict[str, Any]:
+        return self.call("clean", name)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

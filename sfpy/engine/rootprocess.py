@@ -1175,6 +1175,111 @@ class RootProcess:
                 for op in list(app.following):
                     op.say(f"waiting for {activity.path} {activity.what}, {now - activity.since:.0f} s")
 
+    # -- management: sfmanage, sflogs, sfdiagnostics NAME / --leftovers / --clean -------------
+    # (the work is in sfpy.engine.management and sfpy.engine.applog; docs/api.md)
+    def enable_app_logs(self) -> Any:
+        """Keep each application's command log in ``state_dir/logs`` (sfdaemon calls this
+        once); returns the :class:`~sfpy.engine.applog.AppLogs` handler."""
+        from sfpy.engine.applog import AppLogs
+
+        with self._lock:
+            existing = getattr(self, "_app_logs", None)
+            if existing is not None:
+                return existing
+            handler = AppLogs(self.state_dir / "logs", self._apps.get)
+            self._app_logs = handler
+        logger = logging.getLogger("sfpy")
+        logger.addHandler(handler)
+        self.on_stopped(lambda: logger.removeHandler(handler))
+        return handler
+
+    def logs(self, name: Any, component: Any = None, since: Any = None, lines: Any = 50,
+             wait: Any = 0.0) -> dict[str, Any]:
+        """Application ``name``'s command log (lines about ``component`` and below)."""
+        if not isinstance(name, str) or not NAME.match(name):
+            raise DaemonError("bad-request", f"application name {name!r}")
+        if component is not None and (not isinstance(component, str) or not component):
+            raise DaemonError("bad-request", "component must be a path or null")
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
+            raise DaemonError("bad-request", "since must be an integer >= 0 or null")
+        if not isinstance(lines, int) or isinstance(lines, bool) or lines < 0:
+            raise DaemonError("bad-request", "lines must be an integer >= 0")
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)):
+            raise DaemonError("bad-request", "wait must be a number of seconds")
+        store = getattr(self, "_app_logs", None)
+        if store is None:
+            raise DaemonError("refused", f"sfdaemon on {self.host} keeps no command logs")
+        with self._lock:
+            held = name in self._apps
+        if not held and not store.exists(name):
+            raise DaemonError("unknown", f"no application {name!r} and no log of one on "
+                              f"{self.host}", name)
+        result = store.read(name, component, since, lines, min(float(wait), MAX_WAIT))
+        result["held"] = held
+        return dict(result)
+
+    # what sfpy.engine.management may ask of the root process
+    def held(self, name: str) -> Application | None:
+        """The application held under ``name`` (None: none is)."""
+        with self._lock:
+            return self._apps.get(name)
+
+    def held_names(self) -> set[str]:
+        with self._lock:
+            return set(self._apps)
+
+    def summary(self, app: Application) -> dict[str, Any]:
+        """APP as ``list`` gives it."""
+        return self._summary(app)
+
+    def node(self, component: Prim) -> dict[str, Any]:
+        """A component's tree as ``tree`` gives it."""
+        return self._node(component)
+
+    def recent_errors(self, name: str) -> tuple[dict[str, Any], ...]:
+        with self._lock:
+            return tuple(error for error in self.errors if error.get("application") == name)
+
+    def note_recovery(self, lines: tuple[str, ...]) -> None:
+        with self._lock:
+            self.recovery.extend(lines)
+
+    def set_attribute(self, path: Any, attribute: Any, value: Any) -> dict[str, Any]:
+        """Add or replace an attribute of a running component (JSON-form value)."""
+        from sfpy.engine import management
+
+        return management.set_attribute(self, path, attribute, value)
+
+    def remove_attribute(self, path: Any, attribute: Any) -> dict[str, Any]:
+        """Remove an attribute of a running component."""
+        from sfpy.engine import management
+
+        return management.remove_attribute(self, path, attribute)
+
+    def detach(self, path: Any) -> dict[str, Any]:
+        """Detach a component from its parent (SmartFrog's sfDetach)."""
+        from sfpy.engine import management
+
+        return management.detach(self, path)
+
+    def application_diagnostics(self, name: Any) -> dict[str, Any]:
+        """One application's tree, states, errors and work in progress."""
+        from sfpy.engine import management
+
+        return management.application_diagnostics(self, name)
+
+    def leftovers(self) -> dict[str, Any]:
+        """What dead applications' journals say was made and not undone."""
+        from sfpy.engine import management
+
+        return management.leftovers(self)
+
+    def clean(self, name: Any) -> dict[str, Any]:
+        """Run recovery for the dead application ``name``."""
+        from sfpy.engine import management
+
+        return management.clean(self, name)
+
 
 def _check_name(name: Any) -> None:
     if not isinstance(name, str) or not NAME.match(name):

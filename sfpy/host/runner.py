@@ -276,6 +276,20 @@ class _Call:
     report_fd: int | None = None
 
 
+class _CallerLog(logging.LoggerAdapter):
+    """Adds ``caller`` (the component a command runs for) to every record of one command, so
+    a log handler can tell whose command, output and exit code a line is (a daemon keeps a
+    command log per application: sfpy.engine.applog)."""
+
+    def __init__(self, log: logging.Logger | logging.LoggerAdapter, caller: str) -> None:
+        super().__init__(log, {"caller": caller})  # type: ignore[arg-type]
+        self.caller = caller
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), "caller": self.caller}
+        return msg, kwargs
+
+
 class ShellRunner:
     """Runs commands for a component, logging each to ``log`` (see the module docstring).
 
@@ -396,7 +410,7 @@ class ShellRunner:
         check(step)  # not holding the lock when cancelled: the loop broke before acquiring
 
     def _spawn(self, call: _Call, step: Step) -> Result:
-        log = self.log
+        log = _CallerLog(self.log, call.caller) if call.caller else self.log
         argv = call.argv
         shown = display_command(argv)
         brief = one_line(shown)

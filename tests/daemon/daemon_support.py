@@ -68,26 +68,27 @@ class Daemon:
 
     def start(self, timeout: float = 30.0) -> Daemon:
         self.lines = []
-        self._ready.clear()
+        self._ready = threading.Event()  # one per process: a dead one's reader cannot set it
         self.process = subprocess.Popen(
             command("sfdaemon", "--host", self.address, "--port", str(PORT), "--state-dir",
                     str(self.state_dir), *self.security, *self.extra),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env=self.env or environment(), start_new_session=True,
         )
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.process, self._ready),
+                         daemon=True).start()
         if not self._ready.wait(timeout) or self.process.poll() is not None:
             self.kill()
             raise AssertionError(f"sfdaemon on {self.address} not ready:\n" + "".join(self.lines))
         return self
 
-    def _read(self, process: subprocess.Popen[str]) -> None:
+    def _read(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
         assert process.stderr is not None
         for line in process.stderr:
             self.lines.append(line)
             if "ready" in line and line.startswith("sfdaemon:"):
-                self._ready.set()
-        self._ready.set()
+                ready.set()
+        ready.set()
 
     @property
     def log(self) -> str:
