@@ -241,6 +241,7 @@ def test_lazy_references_and_resolution_across_hosts(hosts, tmp_path: Path) -> N
     assert (tmp_path / "resolved").read_text() == "from-b\n"
     from sfpy.engine import remote
 
+    remote.configure(insecure=True)  # these daemons run --insecure on loopback
     with remote.connect(B) as client:
         pid = client.call("subtree_resolve", "refs", "refs:b", "p:pid")["value"]
         assert pid == nodes(tree("refs", B))["refs:b:p"]["attributes"]["pid"]
