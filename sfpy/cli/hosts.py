@@ -28,7 +28,7 @@ from sfpy.errors import SfpyError
 
 DEFAULT_PORT = 3800
 #: Keys a client configuration file may hold.
-CLIENT_KEYS = {"hosts"}
+CLIENT_KEYS = {"hosts", "cert", "key", "ca", "insecure"}  # TLS ones: sfpy.cli.clientconfig
 
 
 class HostMapError(SfpyError):
