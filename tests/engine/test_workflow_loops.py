@@ -61,7 +61,13 @@ def stack_depth() -> int:
 
 def no_recursion(samples: Samples) -> bool:
     assert samples.depths, "no sample"
-    assert all(len(depths) == 1 for depths in samples.depths.values()), samples.depths
+    # Recursion would give every iteration a deeper stack: thousands of depths. Without it a
+    # thread starts iterations from one of a few fixed call sites (the deploying pass, a
+    # lifecycle checkpoint, the lifecycle worker's loop), each at its own constant depth.
+    assert all(
+        len(depths) <= 4 and max(depths) - min(depths) <= 10
+        for depths in samples.depths.values()
+    ), samples.depths
     return True
 
 
