@@ -109,6 +109,7 @@ def test_volumes_are_made_found_refused_and_removed(group: str, host: LocalHost,
     swap_entry = storage.lvm_create_volume(host, group, swap, 8 * MIB, config=CONFIG,
                                            journal=journal, owner="vm1")
     assert logical_volumes(group) == {name: 16 * MIB, swap: 8 * MIB}
+    assert root_entry is not None and swap_entry is not None
     assert [journal.entries[e]["volume"] for e in (root_entry, swap_entry)] == [name, swap]
     assert all(entry["kind"] == "logical-volume" and entry["config"] == CONFIG
                and not entry["done"] for entry in journal.entries.values())
@@ -139,7 +140,7 @@ def test_volumes_are_made_found_refused_and_removed(group: str, host: LocalHost,
 
     # removed: both gone, entries closed; removing again is fine (already gone)
     made = storage.Volumes(f"/dev/{group}/{name}", f"/dev/{group}/{swap}",
-                           entries=[e for e in (root_entry, swap_entry) if e is not None])
+                           entries=[root_entry, swap_entry])
     storage.lvm_delete(host, made, CONFIG, journal)
     assert logical_volumes(group) == {}
     assert all(entry["done"] for entry in journal.entries.values())
