@@ -280,6 +280,35 @@ def lvm_existing(host: Host, group: str, name: str, config: str | None = None,
                    made=False)
 
 
+def lvm_create_volume(host: Host, group: str, volume: str, size: int, *,
+                      origin: str | None = None, config: str | None = None,
+                      journal: JournalLike | None = None, owner: str = "",
+                      caller: str | None = None) -> int | None:
+    """``lvcreate`` the logical volume ``group/volume`` of ``size`` bytes (a snapshot of
+    ``group/origin`` when given), journalled first; returns its open entry. Apart from the
+    caller's fill, this is all an LVM volume needs, so it also runs on a metadata-only host
+    (``global{activation=0}``)."""
+    entry = _add(journal, "logical-volume", owner,
+                 {"group": group, "volume": volume, "config": config})
+    source = ["-s", "-L", f"{size}b", "-n", volume, f"{group}/{origin}"] if origin else \
+        ["-L", f"{size}b", "-n", volume, group]
+    made = host.run(["lvcreate", *lvm_options(config), "-y", *source], label="lvcreate",
+                    caller=caller)
+    if not made.ok:
+        _done(journal, entry)  # lvcreate made nothing
+        made.check()
+    return entry
+
+
+def lvm_remove_volume(host: Host, group: str, volume: str, config: str | None = None,
+                      journal: JournalLike | None = None, entry: int | None = None,
+                      caller: str | None = None) -> None:
+    """``lvremove -f group/volume`` (it must exist), then close its entry."""
+    host.run(["lvremove", *lvm_options(config), "-f", f"{group}/{volume}"],
+             caller=caller).check()
+    _done(journal, entry)
+
+
 def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, size: int,
                      swap: int | None, scratch: str, golden: str | None = None,
                      config: str | None = None, journal: JournalLike | None = None,
@@ -287,7 +316,6 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
     """Create ``<group>/<name>`` (a snapshot of ``golden`` when given, else a volume filled
     from ``base``) and ``<name>-swap`` when ``swap``. Refuses when a volume of those names
     exists or the group has no room; removes what it made when a step fails."""
-    options = lvm_options(config)
     swap_name = f"{name}-swap"
     for volume in (name, swap_name):
         if logical_volume_exists(host, group, volume, config, caller):
@@ -304,28 +332,18 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
     undo = _Undo()
     volumes = Volumes(device)
 
-    def create(volume: str, command: list[str]) -> None:
-        entry = _add(journal, "logical-volume", owner,
-                     {"group": group, "volume": volume, "config": config})
+    def create(volume: str, volume_size: int, origin: str | None = None) -> None:
+        entry = lvm_create_volume(host, group, volume, volume_size, origin=origin,
+                                  config=config, journal=journal, owner=owner, caller=caller)
         if entry is not None:
             volumes.entries.append(entry)
-
-        def remove() -> None:
-            host.run(["lvremove", *options, "-f", f"{group}/{volume}"], caller=caller).check()
-            _done(journal, entry)
-
-        made = host.run(command, label="lvcreate", caller=caller)
-        if not made.ok:
-            _done(journal, entry)  # lvcreate made nothing
-            made.check()
-        undo.add(remove)
+        undo.add(lambda: lvm_remove_volume(host, group, volume, config, journal, entry, caller))
 
     try:
         if golden is not None:
-            create(name, ["lvcreate", *options, "-y", "-s", "-L", f"{size}b", "-n", name,
-                          f"{group}/{golden}"])
+            create(name, size, golden)
         else:
-            create(name, ["lvcreate", *options, "-y", "-L", f"{size}b", "-n", name, group])
+            create(name, size)
             if kind == "tar":
                 assert base is not None
                 inner = _Undo()
@@ -342,8 +360,7 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
                          label="dd", caller=caller).check()
                 _grow(host, device, caller)
         if swap:
-            create(swap_name, ["lvcreate", *options, "-y", "-L", f"{swap}b", "-n", swap_name,
-                               group])
+            create(swap_name, swap)
             _make_swap(host, f"/dev/{group}/{swap_name}", caller)
             volumes.swap = f"/dev/{group}/{swap_name}"
     except BaseException:
@@ -471,9 +488,11 @@ __all__ = [
     "loopback_paths",
     "loopback_put_in_place",
     "lvm_delete",
+    "lvm_create_volume",
     "lvm_existing",
     "lvm_options",
     "lvm_put_in_place",
+    "lvm_remove_volume",
     "logical_volume_exists",
     "remove_logical_volume_entry",
     "remove_scratch_entry",
