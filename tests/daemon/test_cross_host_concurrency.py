@@ -156,7 +156,7 @@ def all_at_once(argvs: list[list[str]], deadline: float) -> list[subprocess.Comp
     ]
     results = []
     try:
-        for argv, process in zip(argvs, running):
+        for argv, process in zip(argvs, running, strict=True):
             out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
             results.append(subprocess.CompletedProcess(argv, process.returncode, out, err))
     finally:
@@ -174,9 +174,10 @@ def test_twenty_concurrent_applications_span_the_same_three_daemons(
     names = [f"app{i}" for i in range(APPS)]
     files = [spanning(tmp_path, i) for i in range(APPS)]
     started = all_at_once(
-        [command("sfstart", A, name, path, "-q") for name, path in zip(names, files)], deadline
+        [command("sfstart", A, name, path, "-q") for name, path in zip(names, files, strict=True)],
+        deadline,
     )
-    for name, result in zip(names, started):
+    for name, result in zip(names, started, strict=True):
         assert result.returncode == 0, f"{name}: {result.stderr}"
     running = dict.fromkeys(names, "running")
     for host in (A, B, C):
@@ -194,7 +195,7 @@ def test_twenty_concurrent_applications_span_the_same_three_daemons(
     assert all(alive(pid) for pid in processes)
 
     ended = all_at_once([command("sfterminate", A, name) for name in names], deadline)
-    for name, result in zip(names, ended):
+    for name, result in zip(names, ended, strict=True):
         assert result.returncode == 0, f"{name}: {result.stderr}"
     for host in (A, B, C):
         assert applications(host) == {}, host
