@@ -7,7 +7,9 @@
   definition order; the whole tree is deployed before anything starts. ``started()`` runs
   after the children's start pass (see :meth:`Prim.started`).
 * Termination terminates the children in **reverse** order, each completely, then runs the
-  Compound's own ``terminate`` hook.
+  Compound's own ``terminate`` hook. Children placed on other hosts (``sfProcessHost``) have
+  their termination *started* together first, so their cleanups on their hosts overlap;
+  ``sfSyncTerminate true`` keeps them strictly one after the other too.
 * A child's termination (normal or abnormal) terminates the Compound with the same record —
   :meth:`Compound.child_terminated` is the hook workflow containers override to do otherwise.
   A detached child no longer counts.
@@ -210,11 +212,40 @@ class Compound(Prim):
     def _sf_terminate_children(self, record: TerminationRecord) -> None:
         if self._sf_liveness is not None:
             self._sf_liveness.stop()
-        for child in reversed(list(self._sf_children)):
+        children = list(self._sf_children)
+        if not self._sf_sync_terminate():
+            self._sf_begin_remote_terminations(children, record)
+        for child in reversed(children):
             try:
                 child.sf_terminate_now(record, notify=False)
                 child.sf_wait_terminated_elsewhere()
             except Exception as error:  # noqa: BLE001 - every child gets its chance
+                self.log.error("terminating %s failed: %s", child.sf_complete_name(), error)
+
+    def _sf_sync_terminate(self) -> bool:
+        """SmartFrog's ``sfSyncTerminate``: true terminates every child completely before the
+        next, placed ones included."""
+        try:
+            return self.sf_resolve("sfSyncTerminate", False) is True
+        except EngineError:
+            return False
+
+    def _sf_begin_remote_terminations(
+        self, children: list[Prim], record: TerminationRecord
+    ) -> None:
+        """Start the termination of every child placed on another host, in reverse order,
+        without waiting: each remote daemon runs its part's cleanup while this Compound goes
+        on with the others. The loop that follows terminates the children in reverse order
+        as always; a placed child's terminate hook then only follows its started operation
+        (lock released). Local children are not touched here: their order stays."""
+        from sfpy.engine.placement import RemoteSubtree
+
+        for child in reversed(children):
+            if not isinstance(child, RemoteSubtree) or child.sf_parent() is not self:
+                continue
+            try:
+                child.sf_begin_terminate(record)
+            except Exception as error:  # noqa: BLE001 - its terminate hook tries again
                 self.log.error("terminating %s failed: %s", child.sf_complete_name(), error)
 
     def sf_forget_child(self, child: Prim) -> None:

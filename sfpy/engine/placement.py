@@ -18,7 +18,11 @@ start pass
     anywhere before everything is deployed everywhere.
 terminate
     ``subtree_terminate`` with the record as data, followed until the subtree's cleanup has
-    run on its own host (bounded by the terminate step's cleanup bound).
+    run on its own host (bounded by the terminate step's cleanup bound). A Compound
+    terminating first *starts* the termination of all its placed children
+    (:meth:`RemoteSubtree.sf_begin_terminate`, unless ``sfSyncTerminate true``), so their
+    cleanups on their hosts overlap; each handle's terminate hook then only follows the
+    operation already started.
 ping
     never blocks the scheduler: each round starts a remote ``subtree_ping`` in a small pool
     and judges the answer of the previous round. No answer (yet), or an unreachable host,
@@ -56,7 +60,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 from sfpy.engine.errors import EngineError, LifecycleError, PingMissed, ResolutionError
-from sfpy.engine.prim import _MISSING, Prim
+from sfpy.engine.prim import _ENDING, _MISSING, Prim
 from sfpy.engine.termination import TerminationRecord
 from sfpy.host.work import check, current_step
 from sfpy.language.errors import DescriptionError
@@ -163,6 +167,9 @@ class RemoteSubtree(Prim):
         self._sf_made = False  # the other daemon was asked to build the subtree
         self._sf_gone = False  # the subtree ended there by itself (learnt by a ping)
         self._sf_ping: Future[tuple[str, Any]] | None = None
+        #: The termination started early (sf_begin_terminate): its operation id, or why
+        #: the other daemon could not be asked.
+        self._sf_ending: str | ConnectorError | None = None
 
     # -- building ---------------------------------------------------------------------------
     def sf_build(self, name: str, parent: Any, description: ComponentDescription,
@@ -201,16 +208,27 @@ class RemoteSubtree(Prim):
         check(step)
         self._sf_check(outcome, "start")
 
+    def sf_begin_terminate(self, record: TerminationRecord) -> None:
+        """Ask the other daemon to terminate the subtree now, without waiting for its
+        cleanup: ``subtree_terminate`` answers at once with an operation, which the terminate
+        hook follows later instead of starting another. A Compound calls this for all its
+        placed children before terminating them one by one, so the cleanups on their hosts
+        run side by side. Caller holds the lifecycle lock; never raises (a failure is
+        reported by the terminate hook)."""
+        if not self._sf_live() or self._sf_ending is not None or self.state in _ENDING:
+            return
+        self._sf_ending = self._sf_send_terminate(record.with_id(self.sf_complete_name()))
+
     def terminate(self, record: TerminationRecord) -> None:
         if not self._sf_made or self._sf_gone:
             return
-        connector = self._sf_connector()
+        started = self._sf_ending
+        if started is None:
+            started = self._sf_send_terminate(record)
         try:
-            answer = connector.call(
-                self.sf_remote_address, "subtree_terminate", self._sf_application(),
-                self.sf_complete_name(), record.to_dict(), uuid.uuid4().hex,
-            )
-            outcome = self._sf_follow(answer["operation"], "terminating", cancellable=False)
+            if isinstance(started, ConnectorError):
+                raise started
+            outcome = self._sf_follow(started, "terminating", cancellable=False)
         except ConnectorError as error:
             if error.code == "unknown":
                 return  # it has ended there already
@@ -335,6 +353,19 @@ class RemoteSubtree(Prim):
             )
         except EngineError as error:
             self.log.warning("cancelling on %s: %s", self.sf_remote_host, error)
+
+    def _sf_send_terminate(self, record: TerminationRecord) -> str | ConnectorError:
+        """``subtree_terminate`` on the other daemon: the operation id, or the error."""
+        try:
+            answer = self._sf_connector().call(
+                self.sf_remote_address, "subtree_terminate", self._sf_application(),
+                self.sf_complete_name(), record.to_dict(), uuid.uuid4().hex,
+            )
+            return str(answer["operation"])
+        except ConnectorError as error:
+            return error
+        except (KeyError, TypeError):
+            return ConnectorError("failed", f"{self.sf_remote_host} answered no operation")
 
     def _sf_check(self, outcome: dict[str, Any], phase: str) -> None:
         if int(outcome.get("exit", 1)) == 0:
