@@ -350,8 +350,8 @@ class ShellRunner:
 
     def close(self) -> None:
         """Refuse new commands and stop the running ones (their whole process groups)."""
-        self._closed = True
-        with self._running_lock:
+        with self._running_lock:  # a command spawning now sees the flag once it registers
+            self._closed = True
             running = list(self._running)
         if not running:
             return
@@ -465,6 +465,11 @@ class ShellRunner:
         processes.register(process, brief)
         with self._running_lock:
             self._running.add(process)
+            closed_meanwhile = self._closed
+        if closed_meanwhile:  # close() ran between the spawn and the registration
+            self._killed.add(process)
+            log.warning("[%d] the shell closed as it started: stopping its process group", pid)
+            processes.stop_group(process, self.grace)
         if journal is not None and entry is not None:
             self._journal_update(entry, {"pid": pid, "pgid": pid,
                                          "create_time": processes.creation_time(pid)})

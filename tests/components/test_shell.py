@@ -160,6 +160,25 @@ def test_close_stops_running_commands_and_refuses_new_ones():
         shell.run(["true"])
 
 
+def test_close_between_spawn_and_registration_still_stops_the_command(monkeypatch):
+    """The window CI found: close() runs after the child exec'd but before the runner
+    registered it. The command must still be stopped, not run on unseen."""
+    from sfpy.host import processes
+
+    shell = ShellRunner(LOG, grace=0.5)
+    register = processes.register
+
+    def close_first(process, description):
+        shell.close()
+        register(process, description)
+
+    monkeypatch.setattr(processes, "register", close_first)
+    began = time.monotonic()
+    result = shell.run(["sleep", "30"])
+    assert result.killed and not result.ok
+    assert time.monotonic() - began < 10
+
+
 # -- the BashShell component -------------------------------------------------------------------
 def test_bash_shell_component_runs_commands_for_others(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="sfpy.component")
