@@ -139,6 +139,20 @@ def test_prints_the_resolved_sfconfig(tmp_path: Path) -> None:
     assert result.stdout == 'port 8080L;\nhost "localhost";\nurl "http://localhost";\nratio 1.5D;\n'
 
 
+def test_a_misspelled_attribute_is_warned_about_and_still_prints(tmp_path: Path) -> None:
+    write(
+        tmp_path / "typo.sf",
+        '#include "org/smartfrog/components.sf"\n'
+        '#include "org/smartfrog/services/shellscript/components.sf"\n'
+        'sfConfig extends Compound {\n  s extends Script { terminateScrpit "rm -f x"; }\n}\n',
+    )
+    result = sfparse("--tree", "typo.sf", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "s: org.smartfrog.services.shellscript.SFScriptImpl" in result.stdout
+    assert "typo.sf:4:" in result.stderr and "warning:" in result.stderr
+    assert "'terminateScrpit'" in result.stderr and "did you mean terminateScript?" in result.stderr
+
+
 def test_description_error_exits_3_with_nothing_on_stdout(tmp_path: Path) -> None:
     write(tmp_path / "t.sf", "sfConfig extends {\n  a extends ;\n}\n")
     result = sfparse("t.sf", cwd=tmp_path)

@@ -101,6 +101,16 @@ def _class_text(cd: ComponentDescription) -> str:
     return value_text(value)
 
 
+def _print_warnings(sf_config: ComponentDescription) -> None:
+    """Misspelled attribute names (``startScrpit``: did you mean ``startScript``?), as ``sfrun``
+    and ``sfstart`` print them: a description that parses is not yet one that does what it says.
+    The component classes come from the engine's registry, imported only here."""
+    from sfpy.engine.deployer import attribute_warnings
+
+    for warning in attribute_warnings(sf_config, "sfConfig"):
+        print(warning, file=sys.stderr)
+
+
 def _show_stdin_lines(error: DescriptionError, source: str) -> None:
     """Give errors in the standard input their line of text (there is no file to read it from)."""
     lines = source.splitlines()
@@ -129,6 +139,7 @@ def _main(argv: Sequence[str] | None) -> int:
             _show_stdin_lines(error, source)
         raise
     resolved = time.perf_counter()
+    _print_warnings(sf_config)
     if args.tree:
         text = "\n".join(tree_lines(sf_config))
     elif args.json:
