@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_engine import description_text, machine  # noqa: E402  (the sibling benchmark)
 
 SFRUN_REPORTING_PEAK = (
     "import atexit, sys\n"
@@ -138,9 +140,6 @@ def bench_parallel(
 
 
 def bench_engine(runs: int, folder: Path, environment: dict[str, str]) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_engine import description_text
-
     print()
     print("Engine: 1,000 plain components, sfrun --terminate-after 0 (bench_engine.py's figure)")
     path = folder / "prims1000.sf"
@@ -150,13 +149,6 @@ def bench_engine(runs: int, folder: Path, environment: dict[str, str]) -> None:
     print(
         f"to exit: median {statistics.median(totals):.2f}s (min {min(totals):.2f}s, "
         f"max {max(totals):.2f}s, {runs} runs); peak RSS {max(r['rss_mb'] for r in results):.0f}MB"
-    )
-
-
-def machine() -> str:
-    return (
-        f"{os.cpu_count()} cores (nproc {len(os.sched_getaffinity(0))}), "
-        f"{platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}"
     )
 
 

@@ -68,14 +68,9 @@ def _main(argv: Sequence[str] | None) -> int:
     print(f"applications: {len(data['applications'])}")
     for app in data["applications"]:
         print(f"  {app['name']}  {app['state']}  {app['components']} components")
-    if data["errors"]:
-        print("recent errors:")
-        for error in data["errors"]:
-            print(f"  {error['application']}: {error['path'] or '-'}: {error['message']}")
-    if data["recovery"]:
-        print("recovery at start:")
-        for line in data["recovery"]:
-            print(f"  {line}")
+    _section("recent errors:", [f"{error['application']}: {error['path'] or '-'}: "
+                                f"{error['message']}" for error in data["errors"]])
+    _section("recovery at start:", data["recovery"])
     return EXIT_OK
 
 
@@ -91,20 +86,20 @@ def _application(data: dict[str, Any], as_json: bool) -> int:
     for part in data.get("detached") or []:
         print("  detached:")
         _node(part, 2)
-    if data["activities"]:
-        print("in progress:")
-        for activity in data["activities"]:
-            print(f"  {activity['path']}  {activity['phase']}  {activity['what']}  for "
-                  f"{activity['seconds']:.1f} s")
-    if data["errors"]:
-        print("recent errors:")
-        for error in data["errors"]:
-            print(f"  {error['path'] or '-'}: {error['message']}")
-    if data["journal"]:
-        print("made and not yet undone (the journal):")
-        for entry in data["journal"]:
-            print(f"  {entry['what']}")
+    _section("in progress:", [f"{activity['path']}  {activity['phase']}  {activity['what']}  "
+                              f"for {activity['seconds']:.1f} s" for activity in data["activities"]])
+    _section("recent errors:", [f"{error['path'] or '-'}: {error['message']}"
+                                for error in data["errors"]])
+    _section("made and not yet undone (the journal):", [entry["what"] for entry in data["journal"]])
     return EXIT_OK
+
+
+def _section(title: str, lines: list[str]) -> None:
+    """A titled, indented list; nothing at all when there is nothing to list."""
+    if lines:
+        print(title)
+        for line in lines:
+            print(f"  {line}")
 
 
 def _node(node: dict[str, Any], depth: int) -> None:
