@@ -569,13 +569,18 @@ def test_empty_file_has_no_sfconfig(here: Path) -> None:
 
 
 def test_large_file_with_one_mistake_is_fast(here: Path) -> None:
-    """A mistake at the end of a 20,000-line file: found, located and reported fast."""
+    """A mistake at the end of a 20,000-line file: found, located and reported about as fast
+    as the same file without it parses (measured side by side, so a busy machine slows both)."""
     body = "".join(f"  a{n} {n};\n" for n in range(20_000))
+    good = put(here, "good.sf", "sfConfig extends {\n" + body + "  z 1;\n}\n")
     path = put(here, "t.sf", "sfConfig extends {\n" + body + "  z extends ;\n}\n")
+    started = time.perf_counter()
+    parse_file(str(good))
+    parsing = time.perf_counter() - started
     started = time.perf_counter()
     with pytest.raises(DescriptionError) as caught:
         parse_file(str(path))
-    assert time.perf_counter() - started < 2 * FAST
+    assert time.perf_counter() - started < 3 * parsing + 0.2
     assert str(caught.value.position) == "t.sf:20002:13"
 
 

@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from sfpy.language import DescriptionError, load
-
-
-def _error(tmp_path: Path, text: str) -> DescriptionError:
-    path = tmp_path / "t.sf"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(DescriptionError) as caught:
-        load(path)
-    return caught.value
+from language_support import description_error
 
 
 def test_an_operator_inside_a_vector_asks_for_parentheses(tmp_path: Path) -> None:
-    error = _error(tmp_path, 'sfConfig extends { dir "/"; a ["cd " ++ dir, "x"]; }\n')
+    error = description_error(tmp_path, 'sfConfig extends { dir "/"; a ["cd " ++ dir, "x"]; }\n')
     text = error.render()
     assert "__" not in text and "star" not in text, text
     assert "operator inside a vector needs parentheses" in text
@@ -26,7 +17,7 @@ def test_an_operator_inside_a_vector_asks_for_parentheses(tmp_path: Path) -> Non
 
 
 def test_an_operator_outside_parentheses_asks_for_them(tmp_path: Path) -> None:
-    text = _error(tmp_path, 'sfConfig extends { a "x" ++ y; }\n').render()
+    text = description_error(tmp_path, 'sfConfig extends { a "x" ++ y; }\n').render()
     assert "needs parentheses" in text and "__" not in text
 
 
@@ -37,7 +28,7 @@ def test_lark_rule_names_never_appear(tmp_path: Path) -> None:
         "sfConfig extends { a SWITCH IF true THEN 1 2 ENDSWITCH; }\n",
         "sfConfig extends { a extends b c d; }\n",
     ):
-        rendered = _error(tmp_path, text).render()
+        rendered = description_error(tmp_path, text).render()
         assert "__" not in rendered and "_star" not in rendered, rendered
 
 
@@ -52,12 +43,12 @@ def test_lark_rule_names_never_appear(tmp_path: Path) -> None:
 def test_a_library_template_without_its_include_asks_for_it(
     tmp_path: Path, template: str, include: str
 ) -> None:
-    text = _error(tmp_path, f"sfConfig extends {template};\n").render()
+    text = description_error(tmp_path, f"sfConfig extends {template};\n").render()
     assert f'did you forget #include "{include}"?' in text
 
 
 def test_a_schema_type_error_points_at_the_users_line(tmp_path: Path) -> None:
-    error = _error(
+    error = description_error(
         tmp_path,
         '#include "org/smartfrog/services/shellscript/components.sf"\n'
         "sfConfig extends Compound {\n  sh extends BashShell {\n    timeout \"x\";\n  }\n}\n",
@@ -69,7 +60,7 @@ def test_a_schema_type_error_points_at_the_users_line(tmp_path: Path) -> None:
 
 
 def test_a_missing_semicolon_before_a_brace_is_shown_where_it_is(tmp_path: Path) -> None:
-    error = _error(
+    error = description_error(
         tmp_path, "sfConfig extends {\n  a extends {\n    b 1;\n    c\n  }\n  d 2;\n}\n"
     )
     assert error.position is not None

@@ -10,20 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from language_support import description_error
 
-from sfpy.language import DescriptionError, load, parse_text, resolve
+from sfpy.language import load, parse_text, resolve
 from sfpy.language.model import ApplyReference, Reference
 from sfpy.language.references import ResolutionError, Resolver
 
 SHELL = '#include "org/smartfrog/services/shellscript/components.sf"\n'
-
-
-def _error(tmp_path: Path, text: str) -> DescriptionError:
-    path = tmp_path / "t.sf"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(DescriptionError) as caught:
-        load(path)
-    return caught.value
 
 
 @pytest.mark.parametrize(
@@ -39,7 +32,7 @@ def _error(tmp_path: Path, text: str) -> DescriptionError:
 )
 def test_misspelled_reference_in_a_script_is_an_error(tmp_path: Path, body: str) -> None:
     column = 5 + body.index("wrokDir")
-    error = _error(
+    error = description_error(
         tmp_path,
         SHELL + 'sfConfig extends Compound {\n  workDir "/tmp";\n  s extends Script {\n'
         f"    {body}\n  }}\n}}\n",
@@ -60,7 +53,7 @@ def test_misspelled_reference_in_a_script_is_an_error(tmp_path: Path, body: str)
     ],
 )
 def test_misspelled_reference_in_a_bash_process_is_an_error(tmp_path: Path, body: str) -> None:
-    error = _error(
+    error = description_error(
         tmp_path,
         SHELL + 'sfConfig extends Compound {\n  workDir "/tmp";\n  p extends BashProcess {\n'
         f"    {body}\n  }}\n}}\n",
@@ -70,7 +63,7 @@ def test_misspelled_reference_in_a_bash_process_is_an_error(tmp_path: Path, body
 
 
 def test_the_hint_names_an_attribute_of_an_enclosing_component(tmp_path: Path) -> None:
-    error = _error(
+    error = description_error(
         tmp_path,
         SHELL
         + 'sfConfig extends Compound {\n  imageDirectory "/var/img";\n  g extends Compound {\n'
@@ -80,7 +73,7 @@ def test_the_hint_names_an_attribute_of_an_enclosing_component(tmp_path: Path) -
 
 
 def test_one_mistake_gives_one_message(tmp_path: Path) -> None:
-    error = _error(
+    error = description_error(
         tmp_path,
         SHELL + 'sfConfig extends Compound {\n  workDir "/tmp";\n  s extends Script {\n'
         '    startScript ("x" ++ wrokDir);\n  }\n}\n',
@@ -99,7 +92,7 @@ def test_optional_reference_may_be_absent(tmp_path: Path) -> None:
 
 
 def test_a_schema_still_reports_a_missing_attribute(tmp_path: Path) -> None:
-    error = _error(
+    error = description_error(
         tmp_path,
         SHELL + "sfConfig extends Compound {\n  s extends Prim {\n"
         "    sfClass \"x\"; sch extends Schema { port extends Integer; }\n  }\n}\n",
