@@ -270,13 +270,27 @@ def logical_volume_exists(host: Host, group: str, volume: str, config: str | Non
     return found.exit_code == 0 and found.stdout.strip() == volume
 
 
+def logical_volume_path(host: Host, group: str, volume: str, config: str | None = None,
+                        caller: str | None = None) -> str:
+    """Where the logical volume's device is, as lvm says (``lvs -o lv_path``): ``/dev/VG/LV``
+    with lvm's default device directory, not assumed, so a host whose lvm is configured
+    otherwise (``devices/dir``) or a stand-in lvm is followed too."""
+    found = host.probe(["lvs", *lvm_options(config), "--noheadings", "-o", "lv_path",
+                        f"{group}/{volume}"], caller=caller).check()
+    path = found.stdout.strip()
+    if not path.startswith("/"):
+        raise HostError(f"lvs gave no device path for {group}/{volume}: {path!r}")
+    return path
+
+
 def lvm_existing(host: Host, group: str, name: str, config: str | None = None,
                  caller: str | None = None) -> Volumes:
     if not logical_volume_exists(host, group, name, config, caller):
         raise HostError(f"usingExistingVolumes: there is no logical volume {group}/{name}")
     swap = f"{name}-swap"
     has_swap = logical_volume_exists(host, group, swap, config, caller)
-    return Volumes(f"/dev/{group}/{name}", f"/dev/{group}/{swap}" if has_swap else None,
+    return Volumes(logical_volume_path(host, group, name, config, caller),
+                   logical_volume_path(host, group, swap, config, caller) if has_swap else None,
                    made=False)
 
 
@@ -328,9 +342,8 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
         kind = base_kind(host, base, caller)
     _room(size + (swap or 0), free_in_volume_group(host, group, config, caller),
           f"volume group {group}")
-    device = f"/dev/{group}/{name}"
     undo = _Undo()
-    volumes = Volumes(device)
+    volumes = Volumes(f"/dev/{group}/{name}")  # until lvs says where it is
 
     def create(volume: str, volume_size: int, origin: str | None = None) -> None:
         entry = lvm_create_volume(host, group, volume, volume_size, origin=origin,
@@ -342,8 +355,10 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
     try:
         if golden is not None:
             create(name, size, golden)
+            volumes.root = logical_volume_path(host, group, name, config, caller)
         else:
             create(name, size)
+            device = volumes.root = logical_volume_path(host, group, name, config, caller)
             if kind == "tar":
                 assert base is not None
                 inner = _Undo()
@@ -361,8 +376,8 @@ def lvm_put_in_place(host: Host, *, group: str, name: str, base: str | None, siz
                 _grow(host, device, caller)
         if swap:
             create(swap_name, swap)
-            _make_swap(host, f"/dev/{group}/{swap_name}", caller)
-            volumes.swap = f"/dev/{group}/{swap_name}"
+            volumes.swap = logical_volume_path(host, group, swap_name, config, caller)
+            _make_swap(host, volumes.swap, caller)
     except BaseException:
         undo.run()
         raise
@@ -494,6 +509,7 @@ __all__ = [
     "lvm_put_in_place",
     "lvm_remove_volume",
     "logical_volume_exists",
+    "logical_volume_path",
     "remove_logical_volume_entry",
     "remove_scratch_entry",
     "save_image",
