@@ -20,10 +20,13 @@ half-way is cleaned by recovery; a failure half-way removes what was made before
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sfpy.host.hosts import Host
@@ -115,10 +118,13 @@ def _room(needed: int, free: int, where: str) -> None:
 def scratch_directory(host: Host, parent: str, journal: JournalLike | None, owner: str,
                       undo: _Undo, caller: str | None = None) -> tuple[str, int | None]:
     """A new scratch directory in ``parent`` (``mktemp -d``), journalled: the entry names its
-    parent and prefix first, then its path once known."""
-    entry = _add(journal, "scratch-directory", owner, {"parent": parent,
-                                                        "prefix": SCRATCH_PREFIX})
-    made = host.run(["mktemp", "-d", "-p", parent, f"{SCRATCH_PREFIX}XXXXXXXX"],
+    parent and a prefix of its own first (so recovery finds the directory even when the run
+    died before it learnt the path), then its path once known."""
+    prefix = SCRATCH_PREFIX
+    if journal is not None:
+        prefix = f"{SCRATCH_PREFIX}{secrets.token_hex(6)}-"
+    entry = _add(journal, "scratch-directory", owner, {"parent": parent, "prefix": prefix})
+    made = host.run(["mktemp", "-d", "-p", parent, f"{prefix}XXXXXXXX"],
                     caller=caller).check()
     path = made.stdout.strip()
     if journal is not None and entry is not None:
@@ -461,7 +467,16 @@ def remove_scratch_entry(entry: Entry) -> str:
     """Cleaner of ``scratch-directory``: remove the directory (only one named like ours)."""
     path = entry.data.get("path")
     if not isinstance(path, str):
-        return "a scratch directory that was never made"
+        # died between mktemp and recording its path: the entry's own prefix finds it
+        parent, prefix = entry.data.get("parent"), entry.data.get("prefix")
+        if (not isinstance(parent, str) or not isinstance(prefix, str)
+                or not prefix.startswith(SCRATCH_PREFIX) or prefix == SCRATCH_PREFIX
+                or "/" in prefix):
+            return "a scratch directory that was never made"
+        found = sorted(Path(parent).glob(f"{glob.escape(prefix)}*"))
+        for directory in found:
+            shutil.rmtree(directory)
+        return ", ".join(f"removed {d}" for d in found) or "a scratch directory never made"
     if not os.path.basename(path).startswith(SCRATCH_PREFIX):
         raise CleanupError(f"{path} is not a scratch directory of sfpy: left as it is")
     if not os.path.exists(path):
