@@ -10,7 +10,9 @@ The steps, in the order the backend takes them (a tarball base, then a swap volu
 the scratch directory made (``mktemp``), the tarball unpacked (``tar``, the fill under way),
 the root file made (``truncate``), the filesystem made (``mke2fs``), the swap file made
 (before ``mkswap``), the swap made (after ``mkswap``), the domain created (``xl create``);
-and for an ext4 base, the qcow2 overlay made (``qemu-img``).
+and for an ext4 base, the qcow2 overlay made (``qemu-img``) and its filesystem grown while
+the overlay is exported through FUSE (after ``resize2fs``: a ``qemu-storage-daemon`` and a
+mount are left by the dead daemon).
 
 Daemons listen on 127.0.0.2:3800: run these in a network namespace of their own
 (``unshare -n``) when other daemon tests may run at the same time.
@@ -36,7 +38,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 STAND_INS = REPO / "tests" / "stand_ins"
 HOST = "127.0.0.2"
-TOOLS = ("mke2fs", "mkswap", "tar", "truncate", "mktemp", "qemu-img", "losetup")
+TOOLS = ("mke2fs", "mkswap", "tar", "truncate", "mktemp", "qemu-img", "losetup", "resize2fs")
 missing = [tool for tool in TOOLS if shutil.which(tool) is None]
 
 #: (step id, tool, "before" or "after" the real tool runs, base kind).
@@ -49,6 +51,7 @@ STEPS = [
     ("after-swap", "mkswap", "after", "tar"),
     ("domain-created", "xl", "after", "tar"),
     ("overlay-made", "qemu-img", "after", "ext4"),
+    ("overlay-exported-and-grown", "resize2fs", "after", "ext4"),
 ]
 
 
@@ -114,6 +117,17 @@ def loop_devices(tmp: Path) -> list[str]:
     return [line for line in listed.splitlines() if str(tmp) in line]
 
 
+def mounted_under(folder: Path) -> list[str]:
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        return [line.split()[1] for line in mounts if str(folder) in line]
+
+
+def exporters(folder: Path) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and "qemu-storage-daemon" in p.info["cmdline"][0]
+            and any(str(folder) in word for word in p.info["cmdline"])]
+
+
 def pausing(pause: str) -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["cmdline"])
             if p.info["cmdline"] == ["sleep", pause]]
@@ -152,8 +166,12 @@ def test_kill_9_of_the_daemon_at_a_step_then_restart_leaves_nothing(
         assert list((tmp_path / "cfg").iterdir()) == []
         assert not (tmp_path / "xl" / "vm1.json").exists()
         assert loop_devices(tmp_path) == []
+        assert mounted_under(tmp_path) == []
+        assert exporters(tmp_path) == []
         assert open_entries(tmp_path / "state") == []
         assert "Traceback" not in daemon.log
+        if tool == "resize2fs":  # the export outlived the daemon: recovery stopped it
+            assert "stopped the export of" in daemon.log, daemon.log
     finally:
         if client is not None and client.poll() is None:
             client.kill()
@@ -161,5 +179,7 @@ def test_kill_9_of_the_daemon_at_a_step_then_restart_leaves_nothing(
         daemon.stop()
         daemon.kill()
         daemon.clean_leftovers()
-        for process in pausing(pause):
+        for process in [*pausing(pause), *exporters(tmp_path)]:
             process.kill()
+        for mountpoint in mounted_under(tmp_path):
+            subprocess.run(["umount", "-l", mountpoint], check=False)
