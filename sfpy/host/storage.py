@@ -639,6 +639,23 @@ def remove_logical_volume_entry(entry: Entry) -> str:
     raise CleanupError(result.describe())
 
 
+def _exporters(mountpoint: str, pidfile: str) -> list[int]:
+    """The ``qemu-storage-daemon`` serving ``mountpoint``: the pid in its pid file, or, when
+    the run died before that file was written, any process whose command line names it."""
+    def serves(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            return False
+        return "qemu-storage-daemon" in words[0] and any(mountpoint in w for w in words)
+
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(Path(pidfile).read_text().strip())
+        return [pid] if serves(pid) else []
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and serves(int(name))]
+
+
 def stop_fuse_export_entry(entry: Entry) -> str:
     """Cleaner of ``fuse-export``: stop the export's ``qemu-storage-daemon`` (only a process
     whose command line names the entry's mount point) and unmount what is left."""
@@ -647,11 +664,8 @@ def stop_fuse_export_entry(entry: Entry) -> str:
         raise CleanupError(f"a fuse-export entry without mountpoint or pidfile: "
                            f"{dict(entry.data)}")
     said = []
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(Path(pidfile).read_text().strip())
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            command = handle.read().decode(errors="replace")
-        if mountpoint in command:
+    for pid in _exporters(mountpoint, pidfile):
+        with contextlib.suppress(OSError):
             os.kill(pid, 15)
             said.append(f"stopped the export of {mountpoint} (pid {pid})")
             deadline = time.monotonic() + 30

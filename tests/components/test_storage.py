@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from sfpy.components import smartdomains_values as values
 from sfpy.host import storage
 from sfpy.host.hosts import LocalHost
+from sfpy.host.journal import Entry
 from sfpy.host.runner import HostError
 
 TOOLS = ("mke2fs", "debugfs", "mkswap", "blkid", "qemu-img", "e2fsck", "resize2fs")
@@ -226,3 +228,42 @@ def test_the_room_check_counts_what_is_written_and_refuses_what_does_not_fit(
             size=128 * 2**20, swap=None)
     assert list(small_directory.iterdir()) == []
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+@pytest.mark.integration
+@real
+@pytest.mark.skipif(not storage.can_export_with_fuse(LocalHost()),
+                    reason="needs /dev/fuse and qemu-storage-daemon")
+@pytest.mark.parametrize("how", ["no pid file", "exporter killed"])
+def test_the_fuse_export_cleaner_stops_the_exporter_and_unmounts(tmp_path: Path, how: str):
+    mountpoint = tmp_path / "disk"
+    mountpoint.touch()
+    image = tmp_path / "x.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+    pidfile = tmp_path / "qsd.pid"
+    subprocess.run(["qemu-storage-daemon", "--blockdev",
+                    f"driver=file,node-name=f,filename={image}", "--blockdev",
+                    "driver=qcow2,node-name=q,file=f", "--export",
+                    f"type=fuse,id=e,node-name=q,mountpoint={mountpoint},writable=on",
+                    "--pidfile", str(pidfile), "--daemonize"], check=True)
+    pid = int(pidfile.read_text())
+    try:
+        assert mounted_under(tmp_path) == [str(mountpoint)]
+        if how == "no pid file":  # the run died before qemu-storage-daemon wrote it
+            pidfile.unlink()
+        else:  # the exporter died without unmounting: a dead FUSE mount is left
+            os.kill(pid, 9)
+            deadline = time.monotonic() + 30
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        entry = Entry(1, "fuse-export", "sfConfig:loop",
+                      {"mountpoint": str(mountpoint), "pidfile": str(pidfile)}, "tag")
+        said = storage.stop_fuse_export_entry(entry)
+        assert mounted_under(tmp_path) == [] and not os.path.exists(f"/proc/{pid}")
+        assert ("stopped the export" if how == "no pid file" else "unmounted") in said
+        assert "already gone" in storage.stop_fuse_export_entry(entry)  # safe twice
+    finally:
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, 9)
+        for path in mounted_under(tmp_path):
+            subprocess.run(["umount", "-l", path], check=False)
