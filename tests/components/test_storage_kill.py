@@ -12,7 +12,8 @@ the root file made (``truncate``), the filesystem made (``mke2fs``), the swap fi
 (before ``mkswap``), the swap made (after ``mkswap``), the domain created (``xl create``);
 and for an ext4 base, the qcow2 overlay made (``qemu-img``) and its filesystem grown while
 the overlay is exported through FUSE (after ``resize2fs``: a ``qemu-storage-daemon`` and a
-mount are left by the dead daemon).
+mount are left by the dead daemon). And an LVMStorageBackend on the stand-in lvm (its logical
+volumes are sparse files): killed once its root volume is filled, and once its swap is made.
 
 Daemons listen on 127.0.0.2:3800: run these in a network namespace of their own
 (``unshare -n``) when other daemon tests may run at the same time.
@@ -52,6 +53,8 @@ STEPS = [
     ("domain-created", "xl", "after", "tar"),
     ("overlay-made", "qemu-img", "after", "ext4"),
     ("overlay-exported-and-grown", "resize2fs", "after", "ext4"),
+    ("lvm-volume-filled", "mke2fs", "after", "lvm"),
+    ("lvm-swap-made", "mkswap", "after", "lvm"),
 ]
 
 
@@ -69,16 +72,18 @@ def wrapper(bin_dir: Path, tool: str, when: str, marker: Path, pause: str) -> No
     path.chmod(0o755)
 
 
-def description(tmp: Path, bin_dir: Path, base: str) -> Path:
+def description(tmp: Path, bin_dir: Path, base: str, lvm: bool = False) -> Path:
     path = f"{bin_dir}:{STAND_INS}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"
+    kind, where = ("LVMStorageBackend", 'volumeGroup "vg0";') if lvm else \
+        ("LoopbackStorageBackend", f'imageDirectory "{tmp}/images";')
     text = f"""#include "org/smartfrog/components.sf"
 #include "org/smartfrog/services/shellscript/components.sf"
 #include "ch/cern/openlab/smartdomains/components.sf"
 sfConfig extends Compound {{
-  myShell extends BashShell {{ envProperties ["PATH={path}", "SFPY_XL_STATE={tmp}/xl"]; }}
-  loop extends LoopbackStorageBackend {{ shell LAZY ATTRIB myShell; baseImage "{base}";
-    imageDirectory "{tmp}/images"; scratchDirectory "{tmp}/scratch"; volumeSize "64M";
-    swapSize "16M"; }}
+  myShell extends BashShell {{ envProperties ["PATH={path}", "SFPY_XL_STATE={tmp}/xl",
+    "SFPY_LVM_STATE={tmp}/lvm"]; }}
+  loop extends {kind} {{ shell LAZY ATTRIB myShell; baseImage "{base}";
+    {where} scratchDirectory "{tmp}/scratch"; volumeSize "64M"; swapSize "16M"; }}
   Vm1 extends XenDomain {{ shell LAZY ATTRIB myShell; storageBackend LAZY ATTRIB loop;
     domainName "vm1"; hostname "vm1.cern.ch"; ip "10.1.2.3"; netmask "255.255.0.0";
     kernel "{tmp}/vmlinuz"; memory 256; configDirectory "{tmp}/cfg";
@@ -138,14 +143,17 @@ def pausing(pause: str) -> list[psutil.Process]:
                          ids=[step[0] for step in STEPS])
 def test_kill_9_of_the_daemon_at_a_step_then_restart_leaves_nothing(
         tmp_path: Path, tool: str, when: str, base: str):
-    for folder in ("images", "scratch", "cfg", "xl", "bin"):
-        (tmp_path / folder).mkdir()
+    for folder in ("images", "scratch", "cfg", "xl", "bin", "lvm/vg0"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "lvm" / "vg0" / ".size").write_text(f"{256 * 2**20}\n")
     (tmp_path / "vmlinuz").write_bytes(b"kernel")
     marker = tmp_path / "reached"
     pause = f"{3600 + uuid.uuid4().int % 10**6 / 10**6:.6f}"
     wrapper(tmp_path / "bin", tool, when, marker, pause)
-    path = description(tmp_path, tmp_path / "bin", str(bases(tmp_path)[base]))
+    path = description(tmp_path, tmp_path / "bin",
+                       str(bases(tmp_path)["tar" if base == "lvm" else base]), base == "lvm")
     env = {**environment(), "SFPY_XL_STATE": str(tmp_path / "xl"),
+           "SFPY_LVM_STATE": str(tmp_path / "lvm"),
            "PATH": f"{STAND_INS}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     daemon = Daemon(HOST, tmp_path / "state", env=env)
     daemon.start()
@@ -157,11 +165,16 @@ def test_kill_9_of_the_daemon_at_a_step_then_restart_leaves_nothing(
                  what=f"the step {tool} {when}")
         assert marker.exists(), client.communicate()[1] + daemon.log
         assert open_entries(tmp_path / "state")  # something half-made is journalled
+        volumes = [*(tmp_path / "images").iterdir(),
+                   *(p for p in (tmp_path / "lvm" / "vg0").iterdir() if p.name != ".size")]
+        if tool not in ("mktemp", "tar"):
+            assert volumes, "the root volume is made at this step"
         daemon.kill()  # kill -9 at this step
         client.wait(60)
         daemon.start()  # recovery cleans what the dead daemon's application left
         wait_for(lambda: not pausing(pause), 30, what="the paused tool to be stopped")
         assert list((tmp_path / "images").iterdir()) == []
+        assert [p.name for p in (tmp_path / "lvm" / "vg0").iterdir()] == [".size"]
         assert list((tmp_path / "scratch").iterdir()) == []
         assert list((tmp_path / "cfg").iterdir()) == []
         assert not (tmp_path / "xl" / "vm1.json").exists()
