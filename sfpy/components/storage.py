@@ -31,6 +31,7 @@ from sfpy.errors import SfpyError
 from sfpy.host import storage
 from sfpy.host.hosts import Host
 from sfpy.host.runner import JournalLike, Result, ShellRunner
+from sfpy.language.references import properties as system_properties
 
 
 class ShellHost:
@@ -335,8 +336,18 @@ class LVMStorageBackend(StorageBackend):
     def _group(self) -> str:
         group = read(self, "volumeGroup", values.name)
         if group is None:
+            # the host's default: its process's property, else a system property
+            # (SFPY_PROPERTIES="-Dch.cern.openlab.smartdomains.volumeGroup=vg0")
             process = self.sf_process()
             group = process.properties.get(self.PROPERTY) if process is not None else None
+            if not group:
+                group = system_properties().get(self.PROPERTY)
+            if group:
+                try:
+                    group = values.name(group)
+                except values.ValueProblem as error:
+                    raise EngineError(f"{self.sf_complete_name()}: the host's property "
+                                      f"{self.PROPERTY} {error}") from None
         if not group:
             raise EngineError(f"{self.sf_complete_name()}:volumeGroup is required (or the "
                               f"host's property {self.PROPERTY})")

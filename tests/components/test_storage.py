@@ -5,11 +5,13 @@ failure half-way; and the values SmartDomains descriptions give."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ import pytest
 from sfpy.components import smartdomains_values as values
 from sfpy.host import storage
 from sfpy.host.hosts import LocalHost
+from sfpy.host.journal import Entry
 from sfpy.host.runner import HostError
 
 TOOLS = ("mke2fs", "debugfs", "mkswap", "blkid", "qemu-img", "e2fsck", "resize2fs")
@@ -147,3 +150,120 @@ def test_addresses_names_and_paths():
         values.absolute_path("relative/path")
     with pytest.raises(values.ValueProblem):
         values.name("vm 1; rm -rf /")
+
+
+def mounted_under(folder: Path) -> list[str]:
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        return [line.split()[1] for line in mounts if str(folder) in line]
+
+
+@pytest.mark.integration
+@real
+@pytest.mark.skipif(not storage.can_export_with_fuse(LocalHost()),
+                    reason="needs /dev/fuse and qemu-storage-daemon")
+def test_a_qcow2_overlay_grows_its_filesystem_to_the_volume_size(place):
+    tmp_path, host = place
+    base = tmp_path / "base.img"
+    subprocess.run(["truncate", "-s", "32M", str(base)], check=True)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tmp_path / "rootfs"),
+                    str(base)], check=True)
+    before = base.read_bytes()
+    overlay = put(tmp_path, host, base, size=256 * 2**20, swap=None)
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", overlay.root],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["virtual-size"] == 256 * 2**20
+    assert info["actual-size"] < 4 * 2**20  # the growth's metadata only
+    assert base.read_bytes() == before  # the base is never written
+    raw = tmp_path / "scratch" / "raw.img"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", overlay.root, str(raw)], check=True)
+    header = subprocess.run(["dumpe2fs", "-h", str(raw)], capture_output=True, text=True,
+                            check=True).stdout
+    fields = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
+    assert int(fields["Block count"]) * int(fields["Block size"]) == 256 * 2**20
+    assert subprocess.run(["e2fsck", "-f", "-n", str(raw)], capture_output=True).returncode == 0
+    assert debugfs_cat(raw, "/etc/hostname") == "vm1\n"
+    raw.unlink()
+    assert mounted_under(tmp_path) == []  # the FUSE export is stopped
+    assert list((tmp_path / "scratch").iterdir()) == []
+    storage.loopback_delete(host, overlay)
+    assert list((tmp_path / "images").iterdir()) == []
+
+
+@pytest.fixture()
+def small_directory(tmp_path: Path):
+    """A 48 MiB tmpfs as the image directory (unmounted at the end)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48M", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.integration
+@real
+def test_the_room_check_counts_what_is_written_and_refuses_what_does_not_fit(
+        place, small_directory: Path):
+    tmp_path, host = place
+    # 1 GiB volume + 512 MiB swap in 48 MiB: sparse, ~small content, journal 32 MiB: fits
+    volumes = put(tmp_path, host, tmp_path / "base.tar.gz", directory=str(small_directory),
+                  size=2**30, swap=512 * 2**20)
+    assert debugfs_cat(Path(volumes.root), "/etc/hostname") == "vm1\n"
+    assert Path(volumes.root).stat().st_size == 2**30
+    storage.loopback_delete(host, volumes)
+    # a 4 GiB volume needs a 64 MiB journal: refused before anything is made
+    with pytest.raises(HostError, match=f"not enough room in {small_directory}"):
+        put(tmp_path, host, tmp_path / "base.tar.gz", directory=str(small_directory),
+            size=4 * 2**30)
+    # a small tarball of files larger than the room (known once unpacked): refused after
+    # unpacking, before the image is made
+    (tmp_path / "rootfs" / "big").write_bytes(bytes(40 * 2**20))
+    with tarfile.open(tmp_path / "big.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "rootfs", arcname=".")
+    assert (tmp_path / "big.tar.gz").stat().st_size < 2**20
+    with pytest.raises(HostError, match=f"not enough room in {small_directory}"):
+        put(tmp_path, host, tmp_path / "big.tar.gz", directory=str(small_directory),
+            size=128 * 2**20, swap=None)
+    assert list(small_directory.iterdir()) == []
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+@pytest.mark.integration
+@real
+@pytest.mark.skipif(not storage.can_export_with_fuse(LocalHost()),
+                    reason="needs /dev/fuse and qemu-storage-daemon")
+@pytest.mark.parametrize("how", ["no pid file", "exporter killed"])
+def test_the_fuse_export_cleaner_stops_the_exporter_and_unmounts(tmp_path: Path, how: str):
+    mountpoint = tmp_path / "disk"
+    mountpoint.touch()
+    image = tmp_path / "x.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+    pidfile = tmp_path / "qsd.pid"
+    subprocess.run(["qemu-storage-daemon", "--blockdev",
+                    f"driver=file,node-name=f,filename={image}", "--blockdev",
+                    "driver=qcow2,node-name=q,file=f", "--export",
+                    f"type=fuse,id=e,node-name=q,mountpoint={mountpoint},writable=on",
+                    "--pidfile", str(pidfile), "--daemonize"], check=True)
+    pid = int(pidfile.read_text())
+    try:
+        assert mounted_under(tmp_path) == [str(mountpoint)]
+        if how == "no pid file":  # the run died before qemu-storage-daemon wrote it
+            pidfile.unlink()
+        else:  # the exporter died without unmounting: a dead FUSE mount is left
+            os.kill(pid, 9)
+            deadline = time.monotonic() + 30
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        entry = Entry(1, "fuse-export", "sfConfig:loop",
+                      {"mountpoint": str(mountpoint), "pidfile": str(pidfile)}, "tag")
+        said = storage.stop_fuse_export_entry(entry)
+        assert mounted_under(tmp_path) == [] and not os.path.exists(f"/proc/{pid}")
+        assert ("stopped the export" if how == "no pid file" else "unmounted") in said
+        assert "already gone" in storage.stop_fuse_export_entry(entry)  # safe twice
+    finally:
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, 9)
+        for path in mounted_under(tmp_path):
+            subprocess.run(["umount", "-l", path], check=False)
