@@ -16,7 +16,8 @@ installed into the host system.
   configures ``eth0`` from ``ip=<ip>::<gateway>:<netmask>:<hostname>:eth0:off``, sets the
   host name, prints ``sfpy-guest hostname=<h> ip=<ip>`` on the console and starts ``acpid``
   (power button ⇒ ``poweroff``). ``sfpy.acpi=off`` on the kernel command line leaves acpid
-  out (a guest that ignores power-down, for tests).
+  out (a guest that ignores power-down, for tests); ``sfpy.ping=IP`` (repeatable) prints
+  ``sfpy-guest ping IP ok`` once that address answers (``failed`` after a minute).
 
 The kit is cached by version (kernel release, busybox version, this module's
 :data:`KIT_FORMAT`) in ``CACHE/<version>``; a kit is complete once its ``kit.json`` exists
@@ -47,7 +48,7 @@ from sfpy.errors import SfpyError
 from sfpy.host.hosts import Host, LocalHost
 
 #: Bumped whenever what the kit contains changes (a new version is built next to the old).
-KIT_FORMAT = 1
+KIT_FORMAT = 2
 DEFAULT_CACHE = "/var/cache/sfpy/bootkit"
 CACHE_VARIABLE = "SFPY_BOOTKIT_CACHE"
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
@@ -394,6 +395,7 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in
         ip=*) config="${arg#ip=}" ;;
         sfpy.acpi=*) acpi="${arg#sfpy.acpi=}" ;;
+        sfpy.ping=*) peers="$peers ${arg#sfpy.ping=}" ;;
     esac
 done
 ip link set lo up
@@ -424,6 +426,21 @@ if [ "$acpi" != off ]; then
     acpid
 fi
 echo "sfpy-guest hostname=$hostname ip=${address:-none}"
+# sfpy.ping=IP (repeatable): say whether that address answers within a minute
+for peer in $peers; do
+    (
+        tries=0
+        until ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do
+            tries=$((tries + 1))
+            if [ "$tries" -ge 60 ]; then
+                echo "sfpy-guest ping $peer failed"
+                exit 1
+            fi
+            sleep 1
+        done
+        echo "sfpy-guest ping $peer ok"
+    ) &
+done
 """
 
 RCK = r"""#!/bin/sh
