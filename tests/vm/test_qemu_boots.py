@@ -104,3 +104,26 @@ def _moment(text: str, what: str) -> float:
     match = re.search(rf"^{re.escape(what)}\s+([0-9.]+)s$", text, re.MULTILINE)
     assert match, f"{what!r} not in the output"
     return float(match.group(1))
+
+
+def test_recovery_after_kill_9_stops_the_guest_and_removes_its_tap_and_files(
+        tmp_path: Path, kit, netns: str):
+    description = site(tmp_path, guest(
+        "vm1", "10.77.0.2", tmp_path, kit,
+        domain=f'network "bridge"; bridge "sfbr0"; netns "{netns}";'))
+    runs = tmp_path / "runs"
+    process = sfrun("--run-dir", str(runs / "r1"), str(description), wait=False)
+    console = tmp_path / "cfg" / "vm1.console.log"
+    wait_for(lambda: console.exists() and "sfpy-guest hostname=" in console.read_text()
+             or process.poll() is not None, "the guest to be ready")
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    process.kill()  # kill -9: no cleanup at all
+    process.communicate(timeout=30)
+    assert qemu_processes(str(tmp_path)) != [] and "sfq-vm1" in links(netns)
+    recover = sfrun("--recover", "--run-dir", str(runs), timeout=120)
+    assert recover.returncode == 0, recover.stdout + recover.stderr
+    said = recover.stdout + recover.stderr
+    assert "stopped QEMU guest vm1" in said
+    assert qemu_processes(str(tmp_path)) == []
+    assert links(netns) == ["lo", "sfbr0"]  # QEMU's tap went with it (or the cleaner's)
+    assert left(tmp_path) == []
