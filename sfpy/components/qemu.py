@@ -245,10 +245,13 @@ class QemuDomain(Prim):
             self._check_memory(read(self, "memory", _positive))
             host.run(["mkdir", "-p", self.directory], caller=me).check()
             if accel == "kvm":
+                probe = f"{self.directory}/{self.domain_name}.kvm-probe"
+                entry = journal.add("file", me, {"path": probe}) if journal else None
                 works, why = qemu.kvm_works(host, qemu_command,
                                             read(self, "kernel", values.absolute_path),
-                                            f"{self.directory}/{self.domain_name}.kvm-probe",
-                                            caller=me)
+                                            probe, caller=me)
+                if journal is not None and entry is not None:
+                    journal.done(entry)  # kvm_works removed it
                 if not works:
                     raise EngineError(f"accel kvm was asked for, but {why}: use accel "
                                       "\"tcg\"")
