@@ -48,7 +48,7 @@ from sfpy.errors import SfpyError
 from sfpy.host.hosts import Host, LocalHost
 
 #: Bumped whenever what the kit contains changes (a new version is built next to the old).
-KIT_FORMAT = 2
+KIT_FORMAT = 3
 DEFAULT_CACHE = "/var/cache/sfpy/bootkit"
 CACHE_VARIABLE = "SFPY_BOOTKIT_CACHE"
 KERNEL_PACKAGE = "linux-image-cloud-amd64"
@@ -388,6 +388,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -o remount,rw / 2>/dev/null
 mkdir -p /dev/pts /run /tmp
+# from here on the console is ours: no kernel message splits the lines printed below
+dmesg -n 1
 hostname=localhost
 address=
 acpi=on

@@ -127,3 +127,20 @@ def test_recovery_after_kill_9_stops_the_guest_and_removes_its_tap_and_files(
     assert qemu_processes(str(tmp_path)) == []
     assert links(netns) == ["lo", "sfbr0"]  # QEMU's tap went with it (or the cleaner's)
     assert left(tmp_path) == []
+
+
+def test_sfpy_bootkit_finds_the_cached_kit_at_once_and_prints_its_paths(kit):
+    import json
+    import subprocess
+    import sys
+
+    began = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "sfpy.cli.sfbootkit", "--cache",
+                          str(Path(kit.directory).parent), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert time.monotonic() - began < 30  # apt-cache show, no download or build
+    found = json.loads(run.stdout)
+    assert found == {**kit.as_dict(), "built": False}
+    for key in ("kernel", "initrd", "rootfs", "image"):
+        assert Path(found[key]).is_file() and Path(found[key]).parent == Path(kit.directory)
