@@ -167,9 +167,9 @@ class QemuDomain(Prim):
         if attributes.get("network") == "bridge" and attributes.get("bridge") is None:
             problems.append(("bridge", "bridge is required when network is \"bridge\""))
         directory = attributes.get("configDirectory", cls.DEFAULT_DIRECTORY)
+        hostname = attributes.get("hostname")
         name = attributes.get("domainName") or (
-            attributes.get("hostname").split(".")[0]
-            if isinstance(attributes.get("hostname"), str) else None)
+            hostname.split(".")[0] if isinstance(hostname, str) else None)
         if isinstance(directory, str) and isinstance(name, str):
             socket = f"{directory}/{name}.qmp"
             if len(socket) > qemu.SOCKET_PATH_MAX:
