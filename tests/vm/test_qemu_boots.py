@@ -144,3 +144,57 @@ def test_sfpy_bootkit_finds_the_cached_kit_at_once_and_prints_its_paths(kit):
     assert found == {**kit.as_dict(), "built": False}
     for key in ("kernel", "initrd", "rootfs", "image"):
         assert Path(found[key]).is_file() and Path(found[key]).parent == Path(kit.directory)
+
+
+def test_through_a_daemon_sfstart_returns_when_the_guest_is_ready_and_sflogs_shows_its_console(
+        tmp_path: Path, kit):
+    import random
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    # an address and port of this test's own, so no other daemon on this machine collides
+    host = f"127.0.{random.randint(100, 250)}.{random.randint(2, 250)}"
+    port = str(random.randint(39000, 39999))
+    env = {**os.environ, "SFPY_INSECURE": "1"}
+    with open(tmp_path / "daemon.log", "w") as log:  # a file: a pipe nobody reads fills up
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "sfpy.cli.sfdaemon", "--host", host, "--port", port,
+             "--state-dir", str(tmp_path / "state"), "--insecure"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            start_new_session=True, cwd=REPO)
+
+    def client(name: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", f"sfpy.cli.{name}", f"{host}:{port}",
+                               *args], capture_output=True, text=True, env=env,
+                              timeout=timeout, cwd=REPO)
+
+    try:
+        wait_for(lambda: client("sfping", timeout=30).returncode == 0
+                 or daemon.poll() is not None, "the daemon")
+        assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
+        description = site(tmp_path, guest("vm1", "10.77.0.2", tmp_path, kit))
+        started = client("sfstart", "web", str(description))
+        assert started.returncode == 0, started.stdout + started.stderr
+        # sfstart returned: the guest is ready, its line is on the console already
+        console = (tmp_path / "cfg" / "vm1.console.log").read_text()
+        assert "sfpy-guest hostname=vm1.example.org ip=10.77.0.2" in console
+        logs = client("sflogs", "web", "vm1:vm", "-n", "1000")
+        assert logs.returncode == 0, logs.stderr
+        assert "console: sfpy-guest hostname=vm1.example.org ip=10.77.0.2" in logs.stdout
+        ended = client("sfterminate", "web")
+        assert ended.returncode == 0, ended.stdout + ended.stderr
+        wait_for(lambda: left(tmp_path) == [], "the guest's files and volumes to go")
+        assert qemu_processes(str(tmp_path)) == []
+    finally:
+        if daemon.poll() is None:
+            daemon.terminate()
+            try:
+                daemon.wait(60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        from sfpy.host.journal import recover
+
+        recover(tmp_path / "state" / "apps")  # whatever a failed test left: as a restart would
