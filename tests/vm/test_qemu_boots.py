@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import guest, left, links, qemu_processes, sfrun, site, wait_for
+from vm_support import guest, left, links, qemu_processes, sfrun, site, wait_for
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -152,7 +152,7 @@ def test_through_a_daemon_sfstart_returns_when_the_guest_is_ready_and_sflogs_sho
     import subprocess
     import sys
 
-    from conftest import REPO
+    from vm_support import REPO
 
     # an address and port of this test's own, so no other daemon on this machine collides
     host = f"127.0.{random.randint(100, 250)}.{random.randint(2, 250)}"
