@@ -51,6 +51,18 @@ def test_two_guests_on_one_bridge_show_their_identity_and_reach_each_other(
     assert qemu_processes(str(tmp_path)) == []
 
 
+
+def test_a_guest_on_user_networking_reaches_qemus_gateway(tmp_path: Path, kit):
+    description = site(tmp_path, guest(
+        "vm1", "10.0.2.15", tmp_path, kit,
+        domain='network "user"; gateway "10.0.2.2"; extra "sfpy.ping=10.0.2.2";',
+        ready="sfpy-guest ping 10.0.2.2 ok"))
+    run = sfrun("--terminate-after", "0", "--timeout", "240", str(description))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "console: sfpy-guest hostname=vm1.example.org ip=10.0.2.15" in run.stderr
+    assert left(tmp_path) == []
+    assert qemu_processes(str(tmp_path)) == []
+
 def test_a_guest_whose_qemu_is_killed_fails_its_liveness_and_is_cleaned(tmp_path: Path, kit):
     description = site(tmp_path, guest("vm1", "10.77.0.2", tmp_path, kit))
     process = sfrun("--timeout", "240", str(description), wait=False)
