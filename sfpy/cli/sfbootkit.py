@@ -2,6 +2,7 @@
 
     sfpy-bootkit                      build into /var/cache/sfpy/bootkit/<version>, or find it
     sfpy-bootkit --cache DIR --json   the paths as one JSON object
+    sfpy-bootkit --any-cached         the newest cached kit, without asking apt (instant)
 
 Prints ``name path`` lines: version, directory, kernel, initrd, rootfs, image
 (docs/components.md, "The boot kit"). Exit 0; 1 the kit could not be built (apt has no
@@ -30,6 +31,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--kernel-package", default=bootkit.KERNEL_PACKAGE, metavar="PACKAGE",
                         help="the kernel package or metapackage (default %(default)s)")
     parser.add_argument("--force", action="store_true", help="build again even if cached")
+    parser.add_argument("--any-cached", action="store_true",
+                        help="use the newest kit in the cache without asking apt for the "
+                             "current versions (build only when there is none)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log every command run while building")
@@ -37,7 +41,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    kit = bootkit.ensure(args.cache, force=args.force, kernel_package=args.kernel_package)
+    kit = bootkit.ensure(args.cache, force=args.force, kernel_package=args.kernel_package,
+                         any_cached=args.any_cached)
     if args.json:
         print(json.dumps(kit.as_dict(), sort_keys=True))
     else:

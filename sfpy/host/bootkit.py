@@ -167,10 +167,16 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def ensure(cache: str | os.PathLike[str] | None = None, *, force: bool = False,
-           kernel_package: str = KERNEL_PACKAGE, host: Host | None = None) -> BootKit:
+           kernel_package: str = KERNEL_PACKAGE, host: Host | None = None,
+           any_cached: bool = False) -> BootKit:
     """The kit of the version apt offers now, built into ``cache`` unless it is there already.
-    When apt cannot say (no package lists), the newest cached kit serves."""
+    When apt cannot say (no package lists), the newest cached kit serves; with
+    ``any_cached`` it serves without asking apt at all (no second spent loading apt's cache)."""
     root = Path(cache or default_cache())
+    if any_cached and not force:
+        kits = cached(root)
+        if kits:
+            return kits[0]
     own = host is None
     host = host or LocalHost(log=log)
     try:

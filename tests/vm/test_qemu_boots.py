@@ -156,6 +156,11 @@ def test_sfpy_bootkit_finds_the_cached_kit_at_once_and_prints_its_paths(kit):
     assert found == {**kit.as_dict(), "built": False}
     for key in ("kernel", "initrd", "rootfs", "image"):
         assert Path(found[key]).is_file() and Path(found[key]).parent == Path(kit.directory)
+    quick = subprocess.run([sys.executable, "-m", "sfpy.cli.sfbootkit", "--cache",
+                            str(Path(kit.directory).parent), "--any-cached"],
+                           capture_output=True, text=True, timeout=120)
+    assert quick.returncode == 0, quick.stderr
+    assert f"kernel {kit.kernel}\n" in quick.stdout
 
 
 def test_through_a_daemon_sfstart_returns_when_the_guest_is_ready_and_sflogs_shows_its_console(
