@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,6 +227,17 @@ def _need_qemu() -> None:
         pytest.skip(f"sfpy-bootkit is not installed in {BIN}")
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary folder with a short path: a QMP socket's path (``…/site/domains/bdii.qmp``)
+    must fit in 107 characters, which pytest's own tmp_path may not leave room for."""
+    folder = Path(tempfile.mkdtemp(prefix="sfts.", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def kit() -> Path:
     """The boot kit (built once per machine; cached)."""
@@ -237,8 +249,8 @@ def kit() -> Path:
 
 
 @pytest.mark.vm
-def test_the_main_job_boots_the_site_and_leaves_nothing(tmp_path: Path, kit: Path) -> None:
-    temp = tmp_path / "tmp"
+def test_the_main_job_boots_the_site_and_leaves_nothing(short_tmp: Path, kit: Path) -> None:
+    temp = short_tmp / "tmp"
     temp.mkdir()
     netns_before = _netns()
     env = _env(SFPY_BIN=str(BIN), TMPDIR=str(temp))
@@ -312,8 +324,8 @@ def _wait(condition, timeout: float, what: str):
 
 
 @pytest.fixture
-def site(tmp_path: Path, kit: Path) -> Iterator[_Site]:
-    started = _Site(tmp_path, kit)
+def site(short_tmp: Path, kit: Path) -> Iterator[_Site]:
+    started = _Site(short_tmp, kit)
     try:
         yield started
     finally:
