@@ -162,11 +162,15 @@ def run_site(daemons: Daemons, site: Path, name: str, site_dir: Path,
         if result.returncode != 0:
             raise SystemExit(f"sfstart {site.name} failed ({result.returncode}):\n"
                              f"{result.stdout}{result.stderr}")
-        ready = {}
+        # a local node's guest is ready when its domain is STARTED; a node placed on the
+        # other host is followed as a whole (its domain's lines stay there)
+        domains: dict[str, float] = {}
+        nodes: dict[str, float] = {}
         for line in (result.stdout + result.stderr).splitlines():
-            match = re.match(rf"{re.escape(name)}:(\w+):domain\s+STARTED\s+([0-9.]+)s", line)
+            match = re.match(rf"{re.escape(name)}:(\w+)(:domain)?\s+STARTED\s+([0-9.]+)s", line)
             if match:
-                ready[match.group(1)] = float(match.group(2))
+                (domains if match.group(2) else nodes)[match.group(1)] = float(match.group(3))
+        ready = {guest: domains.get(guest, nodes.get(guest, float("nan"))) for guest in GUESTS}
         if args_out is not None:
             for guest in GUESTS:
                 source = site_dir / "domains" / f"{guest}.args"
@@ -293,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                 per_guest[way].append(ready)
                 detail = "  ".join(f"{g} {s:.1f}" for g, s in sorted(ready.items(),
                                                                    key=lambda i: i[1]))
+                if ready:  # sfstart's clock starts when it follows the deployment
+                    detail += f"   (before following: {seconds - max(ready.values()):.1f} s)"
                 print(f"round {round_}  {way:<10} {seconds:6.2f} s   {detail}", flush=True)
     finally:
         daemons.stop()

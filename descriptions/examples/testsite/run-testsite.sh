@@ -98,6 +98,11 @@ python="$("${bin}python" -c 'import sys; print(sys.executable)' 2>/dev/null || c
 if [[ -n "${SFPY_TESTSITE_KIT:-}" ]]; then
     kit="$SFPY_TESTSITE_KIT"            # a boot kit given (vmlinuz, initrd, rootfs.ext4)
 else
+    # the kit is built from Debian packages: apt needs its package lists (a fresh machine may
+    # have none yet)
+    if (( install && EUID == 0 )) && ! apt-cache show busybox-static >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive run apt-get update -q >/dev/null
+    fi
     say "the boot kit (sfpy-bootkit: built once per machine, then cached)"
     kit_json="$(run "${bin}sfpy-bootkit" --json)"
     kit="$("$python" -c 'import json, sys; print(json.loads(sys.argv[1])["directory"])' "$kit_json")"
