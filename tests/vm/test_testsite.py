@@ -10,6 +10,7 @@ deploys, restarted, and nothing leaked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -154,20 +155,27 @@ def test_the_site_passes_sfrun_check_without_warnings(tmp_path: Path, domain: st
 
 # -- integration: the script, against XenDomain and the stand-in xl ---------------------------
 def _ours(marker: str) -> list[psutil.Process]:
-    """Live processes whose command line mentions ``marker``."""
+    """Live processes (not zombies) whose command line mentions ``marker``; each one's
+    command line as read is in ``process.info["cmdline"]``."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in " ".join(process.info["cmdline"] or []):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if (process.info["status"] != psutil.STATUS_ZOMBIE
+                and marker in " ".join(process.info["cmdline"] or [])):
+            found.append(process)
     return found
 
 
-def _netns() -> list[str]:
-    result = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    return sorted(result.stdout.split("\n")) if result.returncode == 0 else []
+def _network() -> tuple[list[str], list[str]]:
+    """The interfaces of this network namespace (a tap would show here) and the named network
+    namespaces that could be the site's. (``ip netns list`` is machine-wide: other tests'
+    namespaces come and go meanwhile, so only names like sfpy's taps and the site's count.)"""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+    names = [line.split(":")[1].strip().split("@")[0]
+             for line in links.stdout.splitlines() if line.count(":") >= 2]
+    spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    ours = [line.split()[0] for line in spaces.stdout.splitlines()
+            if line.startswith(("sfq-", "testsite", "vmhost"))]
+    return sorted(names), sorted(ours)
 
 
 def _loops(marker: str) -> list[str]:
@@ -239,7 +247,7 @@ def kit_dir(kit) -> Path:
 def test_the_main_job_boots_the_site_and_leaves_nothing(short_tmp: Path, kit_dir: Path) -> None:
     temp = short_tmp / "tmp"
     temp.mkdir()
-    netns_before = _netns()
+    network_before = _network()
     # the script runs sfpy-bootkit itself: the kit the fixture built is found in its cache
     env = _env(SFPY_BIN=str(BIN), TMPDIR=str(temp))
     result = subprocess.run(["bash", str(SCRIPT), "--no-install"], capture_output=True,
@@ -252,7 +260,7 @@ def test_the_main_job_boots_the_site_and_leaves_nothing(short_tmp: Path, kit_dir
     assert list(temp.iterdir()) == []
     assert _ours(str(temp)) == []  # no daemon, no QEMU
     assert _loops(str(temp)) == []
-    assert _netns() == netns_before
+    assert _network() == network_before  # no tap, no namespace
 
 
 class _Site:
@@ -285,7 +293,7 @@ class _Site:
     def qemu(self, guest: str | None = None) -> list[psutil.Process]:
         found = _ours(str(self.site))
         return [p for p in found if guest is None
-                or f"{self.site}/domains/{guest}.console.log" in " ".join(p.cmdline())]
+                or f"{self.site}/domains/{guest}.console.log" in " ".join(p.info["cmdline"])]
 
     def stop(self) -> None:
         for name, process in self.daemons.items():
@@ -297,7 +305,8 @@ class _Site:
                 process.kill()
                 process.wait()
         for process in self.qemu():  # only when the test failed: never leave a guest
-            process.kill()
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
 
 def _wait(condition, timeout: float, what: str):
@@ -325,7 +334,7 @@ def site(short_tmp: Path, kit_dir: Path) -> Iterator[_Site]:
 def test_a_daemon_killed_while_the_site_deploys_leaks_nothing(site: _Site, killed: str) -> None:
     """kill -9 of a daemon while the guests boot; restarted, it cleans what it had made, the
     other daemon cleans its part; then the site deploys again under the same name."""
-    netns_before = _netns()
+    network_before = _network()
     for name in HOSTS:
         site.start(name)
     deploy = subprocess.Popen([str(BIN / "sfstart"), "vmhost1", "testsite",
@@ -352,6 +361,9 @@ def test_a_daemon_killed_while_the_site_deploys_leaks_nothing(site: _Site, kille
     leftovers = _sf("sfdiagnostics", killed, "--leftovers", env=site.env)
     assert leftovers.returncode == 0, leftovers.stdout + leftovers.stderr
 
+    # wn may have saved its image already: when vmhost1 died after wn was ready, vmhost2
+    # terminated its part as any started domain is terminated (saveImage true)
+    saved_before = set((site.site / "saved").iterdir())
     again = _sf("sfstart", "vmhost1", "testsite", str(TESTSITE / "site.sf"), env=site.env,
                 timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -363,6 +375,8 @@ def test_a_daemon_killed_while_the_site_deploys_leaks_nothing(site: _Site, kille
     assert list((site.site / "images").iterdir()) == []
     assert [p.name for p in (site.site / "domains").iterdir()
             if not p.name.endswith(".console.log")] == []
-    assert len(list((site.site / "saved").iterdir())) == 1  # the second run's wn image
+    saved = set((site.site / "saved").iterdir())
+    assert len(saved - saved_before) == 1  # the second run's wn image
+    assert all(re.fullmatch(r"testsite-wn-\d{8}T\d{6}Z\.tar\.gz", p.name) for p in saved)
     assert _loops(str(site.root)) == []
-    assert _netns() == netns_before
+    assert _network() == network_before  # no tap, no namespace
