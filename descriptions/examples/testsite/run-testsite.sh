@@ -3,7 +3,7 @@
 # wn on vmhost2) up and down with one command, on a fresh Debian machine.
 #
 #   1. installs what is missing: the Debian packages (qemu-system-x86, qemu-utils, e2fsprogs,
-#      python3-venv; apt-get, as root), sfpy in the checkout's .venv, the boot kit
+#      procps, python3-venv; apt-get, as root), sfpy in the checkout's .venv, the boot kit
 #      (sfpy-bootkit: a Debian cloud kernel, a busybox initramfs and root filesystem);
 #   2. makes a site CA and certificates on the spot (sfpy-ca) and starts two sfdaemons with
 #      TLS, on 127.0.0.2 (vmhost1) and 127.0.0.3 (vmhost2), state in a fresh temporary folder;
@@ -53,7 +53,7 @@ seconds_since() { python3 -c 'import sys,time; print(f"{time.time() - float(sys.
 # -- 1. what the job needs ---------------------------------------------------------------------
 missing_packages() {
     local -A need=([qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
-                   [mke2fs]=e2fsprogs [debugfs]=e2fsprogs [apt-get]=apt)
+                   [mke2fs]=e2fsprogs [debugfs]=e2fsprogs [pgrep]=procps [losetup]=util-linux)
     local tool packages=()
     for tool in "${!need[@]}"; do
         command -v "$tool" >/dev/null 2>&1 || packages+=("${need[$tool]}")
@@ -77,8 +77,9 @@ if (( ${#packages[@]} )); then
         exit 1
     fi
     say "installing ${packages[*]} (apt-get)"
-    DEBIAN_FRONTEND=noninteractive run apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive run apt-get install -y -q --no-install-recommends \
+    export DEBIAN_FRONTEND=noninteractive
+    run apt-get update -q >/dev/null
+    run apt-get install -y -q --no-install-recommends \
         "${packages[@]}" >/dev/null
 fi
 
