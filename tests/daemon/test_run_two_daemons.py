@@ -1,5 +1,6 @@
-"""descriptions/examples/run-two-daemons.sh, the README's main job: two daemons, the example
-site up, listed, down, the daemons stopped, and nothing left behind."""
+"""descriptions/examples/run-two-daemons.sh: two daemons, the example site up, listed, down,
+the daemons stopped, and nothing left behind. (The README's main job is now the test site:
+tests/vm/test_testsite.py.)"""
 
 from __future__ import annotations
 
@@ -28,13 +29,6 @@ def _ours(marker: str) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
-
-
-def test_the_readme_runs_the_script_first() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = readme[readme.index("```sh\n") + 6:]
-    first = next(line for line in block.splitlines() if line and not line.startswith("#"))
-    assert first.endswith("descriptions/examples/run-two-daemons.sh")
 
 
 def test_run_two_daemons_exits_0_and_leaves_nothing(tmp_path: Path) -> None:
