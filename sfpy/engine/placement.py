@@ -31,6 +31,10 @@ ping
     ``BashProcess`` that exited with ``terminate true``, say) is learnt here: the handle
     terminates with the subtree's own record, so the parent's ``child_terminated`` sees what
     it would have seen for a local child, at most one liveness delay late.
+re-adoption
+    after this daemon was killed and started again, the handle is rebuilt and its
+    ``adopt`` hook asks the other daemon whether it still runs the subtree
+    (``subtree_ping``); only then is the application taken back (docs/engine.md).
 resolution
     ``sf_lookup`` on the handle (and so LAZY references and ``sf_resolve`` through it) asks
     the other daemon (``subtree_resolve``); a component found there comes back as a
@@ -72,6 +76,8 @@ log = logging.getLogger("sfpy.engine")
 FOLLOW_WAIT = 10.0
 #: Seconds a remote call may take beyond the wait it asks for.
 CALL_MARGIN = 10.0
+#: Seconds a restarted daemon waits for the other daemon's answer when re-adopting.
+ADOPT_TIMEOUT = 5.0
 #: ``since`` for an operation view that waits for the outcome only (no state lines).
 OUTCOME_ONLY = 1 << 30
 #: Attributes the engine reads on every component: answered from the handle's description.
@@ -207,6 +213,30 @@ class RemoteSubtree(Prim):
         outcome = self._sf_follow(answer["operation"], "starting", cancellable=True)
         check(step)
         self._sf_check(outcome, "start")
+
+    def adopt(self, entries: list[Any]) -> bool:
+        """After this daemon restarted: the subtree is taken back when the other daemon
+        still runs it (``subtree_ping`` says ``running``); that daemon's part keeps
+        watching this one, so it is still there only if this daemon came back within its
+        liveness window. Nothing is journaled here for a placed subtree."""
+        if entries:
+            return False
+        connector = self._sf_connector()
+        self.sf_remote_address = connector.locate(self.sf_remote_host)
+        try:
+            answer = connector.call(
+                self.sf_remote_address, "subtree_ping", self._sf_application(),
+                self.sf_complete_name(), timeout=ADOPT_TIMEOUT,
+            )
+        except ConnectorError as error:
+            self.log.warning("not re-adopted: %s", error.message)
+            return False
+        if answer.get("state") != "running":
+            self.log.warning("not re-adopted: it is %s on %s", answer.get("state"),
+                             self.sf_remote_host)
+            return False
+        self._sf_made = True
+        return True
 
     def sf_begin_terminate(self, record: TerminationRecord) -> None:
         """Ask the other daemon to terminate the subtree now, without waiting for its
