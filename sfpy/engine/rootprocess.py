@@ -462,11 +462,12 @@ class RootProcess:
             record = TerminationRecord.normal(f"sfdaemon on {self.host} stopping")
             with self._lock:
                 apps = list(self._apps.values())
-            for app in apps:
-                app.process.terminate_all(record)
             deadline = time.monotonic() + SHUTDOWN_TIMEOUT + self.terminate_timeout
             for app in apps:
-                app.ended.wait(max(0.0, deadline - time.monotonic()))
+                # asked again until it ends: one still deploying registers its root later
+                while not app.ended.is_set() and time.monotonic() < deadline:
+                    app.process.terminate_all(record)
+                    app.ended.wait(min(0.2, max(0.0, deadline - time.monotonic())))
         self.close()
 
     def close(self) -> None:
