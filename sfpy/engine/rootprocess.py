@@ -19,12 +19,16 @@ One :class:`~sfpy.engine.process.Process` per application
     subtree) lands in the same Process and so in the same journal, and is ended with it.
     The price is a scheduler thread per application (started on first use only).
 
-Recovery
-    :meth:`RootProcess.recover` (called before the daemon listens) cleans what dead previous
-    incarnations left in ``state_dir/apps`` with :func:`sfpy.host.journal.recover`: process
-    groups still running are stopped, files removed. An application found there is *not*
-    re-adopted: its components died with the daemon, so its leftovers are cleaned and it is
-    no longer listed; what recovery did is kept (``diagnostics()["recovery"]``).
+Recovery and re-adoption
+    Each application's journal also keeps *notes* (:meth:`sfpy.host.journal.Journal.note`):
+    its JSON-form description, how far it got (``deploying``, ``running``, ``terminating``),
+    for a part its parent daemon and subtrees, and ``gone:PATH`` for components that ended
+    while the rest ran. :meth:`RootProcess.recover` (called before the daemon listens)
+    rebuilds each application a dead incarnation had fully started and re-adopts it when
+    every component takes back what it made (:meth:`Process.readopt`, the ``adopt`` hook),
+    a part only while its parent application still exists on the parent daemon; it cleans
+    every other one with :func:`sfpy.host.journal.recover_run` (``on_restart clean``: all
+    of them), and keeps what it did (``diagnostics()["recovery"]``).
 
 Parts of applications held elsewhere (``sfProcessHost``)
     A subtree another daemon places here arrives with ``subtree_deploy`` (application name,
