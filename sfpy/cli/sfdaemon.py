@@ -1,9 +1,9 @@
 """``sfdaemon``: the root process of a host, serving ``rootProcess`` over Pyro5.
 
 Runs in the foreground (a service manager or a test supervises it; it never forks itself
-away). On start it cleans what dead previous incarnations left in its state directory
-(their applications' journals), then listens and prints one ``ready`` line on stderr.
-SIGTERM or SIGINT stop it cleanly: the applications are terminated (``on_stop: terminate``,
+away). On start it re-adopts the applications a killed previous incarnation had running, or
+cleans what they left (``on_restart``, docs/operations.md), then listens and prints one
+``ready`` line on stderr. SIGTERM or SIGINT stop it cleanly: the applications are terminated (``on_stop: terminate``,
 the default) or left for the next incarnation's recovery (``on_stop: leave``).
 
 Every connection is TLS with client certificates checked against the site CA (``--cert``,

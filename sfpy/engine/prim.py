@@ -839,7 +839,12 @@ class Prim:
     def sf_container(self, for_attrib: bool) -> Any:
         if self._sf_parent is not None:
             return self._sf_parent
-        return self._sf_process if for_attrib else None
+        process = self._sf_process
+        if for_attrib:
+            return process
+        # a subtree another daemon placed here: PARENT is its parent component there
+        remote = getattr(process, "sf_remote_parent", None)
+        return None if remote is None else remote(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sf_complete_name()} {self._sf_state}>"

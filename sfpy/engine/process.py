@@ -77,6 +77,9 @@ class Process:
         #: Told (by the component) the complete name a subtree had in its application just
         #: before it is detached (the daemon notes it: a restart does not rebuild it there).
         self.on_detach: Callable[[str], None] | None = None
+        #: For a daemon's part of an application held elsewhere: the parent component (on
+        #: the parent's host) of a root placed here, by the root's complete name.
+        self.remote_parent: Callable[[str], Any] | None = None
         self.attributes: dict[str, Any] = {
             "sfProcessName": name,
             **DEFAULT_ATTRIBUTES,
@@ -390,7 +393,12 @@ class Process:
         return all(app.sf_lifecycle is None or app.sf_lifecycle.idle() for app in apps)
 
     def resolve_host(self, name: str | None) -> Any:
-        """``HOST name``: another host's root process. Needs the daemons."""
+        """``HOST name``: another host's root process (a
+        :class:`~sfpy.engine.placement.RemoteRootProcess`). Needs the daemons."""
+        if self.placement is not None and name:
+            from sfpy.engine.placement import remote_host
+
+            return remote_host(self.placement, name)
         raise ResolutionError(
             f"HOST {name}: references to other hosts need sfpy daemons; "
             f"this process ({self.name}) runs without one"
@@ -398,6 +406,12 @@ class Process:
 
     def sf_complete_name(self) -> str:
         return f"process {self.name}"
+
+    def sf_remote_parent(self, root: Prim) -> Any:
+        """What ``PARENT`` of the root ``root`` is when it is a subtree placed here by
+        another daemon (its parent component there); None otherwise."""
+        find = self.remote_parent
+        return None if find is None else find(root.sf_complete_name())
 
     # -- resolution protocol (PROCESS, and ATTRIB beyond an application root) -----------------
     def sf_lookup(self, name: Any, first: bool) -> Any:

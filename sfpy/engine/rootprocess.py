@@ -1063,7 +1063,18 @@ class RootProcess:
         app = Application(name, process, journal)
         process.add_observer(lambda component, state: self._state_changed(app, component, state))
         process.on_detach = lambda path: self._note(app, {f"gone:{path}": "detached"})
+        process.remote_parent = lambda path: self._remote_parent(app, path)
         return app
+
+    def _remote_parent(self, app: Application, path: str) -> Any:
+        """``PARENT`` of a part's subtree root ``path``: its parent component on the parent
+        daemon (a :class:`~sfpy.engine.placement.RemoteComponent`); None for the rest."""
+        if app.parent is None or self.placement is None or path not in app.parts:
+            return None
+        from sfpy.engine.placement import RemoteComponent, RemoteRootProcess
+
+        return RemoteComponent(RemoteRootProcess(self.placement, app.parent, app.parent),
+                               path.rsplit(":", 1)[0])
 
     def _note(self, app: Application, values: dict[str, str]) -> None:
         """Keep what re-adoption needs in the application's journal (docs/operations.md)."""
