@@ -222,6 +222,11 @@ def test_a_restarted_part_daemon_re_adopts_its_part(hosts, tmp_path: Path) -> No
     # the parent's handle reaches the re-adopted part again: its pings and lookups answer
     wait_for(lambda: run("sfping", A, "web:b").returncode == 0, 20, what="web:b answering")
     assert pids("web") == before and all(alive(pid) for pid in before.values())
+    from sfpy.engine import remote
+
+    remote.configure(insecure=True)
+    with remote.connect(A) as client:  # A's handle of web:b resolves on B again
+        assert client.call("subtree_resolve", "web", "web:b", "p:pid") == {"value": before["b"]}
     assert applications(A) == {"web": "running"} and applications(C) == {"web": "running"}
     done = run("sfterminate", A, "web")
     assert done.returncode == 0, done.stderr
