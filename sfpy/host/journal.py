@@ -299,9 +299,11 @@ class Journal:
         if not rows:
             return
         with self._mutex:
-            db = self._database()
-            with db:
-                db.executemany("INSERT OR REPLACE INTO run (key, value) VALUES (?, ?)", rows)
+            if self._db is None:
+                self._database(rows)  # the first write: one commit with the schema
+                return
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO run (key, value) VALUES (?, ?)", rows)
             _wrote("note")
 
     def notes(self) -> dict[str, str]:
@@ -386,8 +388,9 @@ class Journal:
             raise JournalError(f"cannot open the journal in {self.run_dir}: {error}") from error
         return db
 
-    def _database(self) -> sqlite3.Connection:
-        """The connection; the database is created here, on the first write."""
+    def _database(self, notes: list[tuple[str, str]] | None = None) -> sqlite3.Connection:
+        """The connection; the database is created here, on the first write (with
+        ``notes``, ``run`` rows written in the same commit)."""
         if self._db is None:
             if self._lock_fd is None:
                 raise JournalError(f"the journal of run {self.run_id} is closed")
@@ -399,7 +402,7 @@ class Journal:
                 db.executemany(
                     "INSERT INTO run (key, value) VALUES (?, ?)",
                     [("id", self.run_id), ("pid", str(os.getpid())),
-                     ("started", f"{time.time():.3f}")],
+                     ("started", f"{time.time():.3f}"), *(notes or [])],
                 )
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db = db

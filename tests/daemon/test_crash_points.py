@@ -21,9 +21,9 @@ pytestmark = pytest.mark.integration
 HOST = "127.0.0.2"
 NAME = "crash"
 #: The journal writes of the deployment below, from the first to the application running:
-#: schema, note (description), script-cleanup, the start script's process group (add,
+#: schema with the first note (description), script-cleanup, the start script's process group (add,
 #: pid, done), the BashProcess's group (add, pid), note (running).
-WRITES = 9
+WRITES = 8
 
 
 def deployment(tmp_path: Path) -> str:
