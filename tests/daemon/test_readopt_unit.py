@@ -139,3 +139,57 @@ def test_adopt_is_an_author_hook() -> None:
         class Clash(Prim):
             def sf_adopt(self, entries: list[Entry]) -> bool:
                 return True
+
+
+def xen_site(tmp_path: Path) -> Any:
+    """A XenDomain on a loopback backend, its ``xl`` the stand-in keeping state in xl/."""
+    stand_ins = Path(__file__).resolve().parents[1] / "stand_ins"
+    path = f"{stand_ins}:/usr/bin:/bin:/usr/sbin:/sbin"
+    for folder in ("images", "scratch", "saved", "cfg", "xl"):
+        (tmp_path / folder).mkdir()
+    text = f"""
+        #include "org/smartfrog/components.sf"
+        #include "org/smartfrog/services/shellscript/components.sf"
+        #include "ch/cern/openlab/smartdomains/components.sf"
+        sfConfig extends Compound {{
+          sfLivenessDelay 0;
+          myShell extends BashShell {{ envProperties ["PATH={path}", "SFPY_XL_STATE={tmp_path}/xl"]; }}
+          loop extends LoopbackStorageBackend {{ shell LAZY ATTRIB myShell;
+            baseImage "{tmp_path}/base.tar.gz"; imageDirectory "{tmp_path}/images";
+            scratchDirectory "{tmp_path}/scratch"; volumeSize "64M"; swapSize "16m"; }}
+          Vm1 extends XenDomain {{ shell LAZY ATTRIB myShell; storageBackend LAZY ATTRIB loop;
+            domainName "vm1"; hostname "vm1.cern.ch"; ip "10.1.2.3"; netmask "255.255.0.0";
+            kernel "{tmp_path}/vmlinuz"; memory 512; configDirectory "{tmp_path}/cfg"; }}
+        }}"""
+    (tmp_path / "site.sf").write_text(text, encoding="utf-8")
+    return load(str(tmp_path / "site.sf"))
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_xen_domain_adopts_the_domain_xl_still_lists(
+    tmp_path: Path, journal: Journal, process: Process, running: bool
+) -> None:
+    import json
+    import time
+
+    import sfpy.components.xen  # noqa: F401 - registers the xen-domain cleaner
+
+    description = xen_site(tmp_path)
+    if running:
+        (tmp_path / "xl" / "vm1.json").write_text(json.dumps(
+            {"name": "vm1", "domid": 3, "memory": 512, "vcpus": 1, "started": time.time()}))
+    config = tmp_path / "cfg" / "vm1.cfg"
+    config.write_text("name = 'vm1'\n")
+    journal.add("file", "app:Vm1", {"path": str(config)})
+    journal.add("xen-domain", "app:Vm1", {"name": "vm1", "xl": "xl"})
+    if not running:
+        with pytest.raises(AdoptionRefused, match="app:Vm1 cannot take back"):
+            process.readopt([(description, "app")], journal.open_entries())
+        return
+    root, = process.readopt([(description, "app")], journal.open_entries())
+    domain = root.sf_resolve("Vm1")
+    assert domain.state is State.STARTED and domain.created
+    root.sf_terminate()
+    assert root.wait_terminated(60) is not None
+    assert not (tmp_path / "xl" / "vm1.json").exists()  # terminate shut the domain down
+    assert not config.exists() and journal.open_entries() == []
