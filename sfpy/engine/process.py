@@ -18,7 +18,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfpy.engine.deployer import build, check_description
@@ -270,12 +270,13 @@ class Process:
             lock.drain()
         return [root for root, _ in built]
 
-    def _forget(self, roots: Any) -> None:
+    def _forget(self, roots: Iterable[Prim]) -> None:
         """Drop rebuilt roots that were not adopted (no hook runs: nothing was started)."""
         with self._changed:
             for root in roots:
-                if self._applications.get(root.sf_name) is root:
-                    del self._applications[root.sf_name]
+                name = root.sf_name
+                if self._applications.get(name) is root:
+                    del self._applications[name]
             self._changed.notify_all()
 
     def _pass(self, root: Prim, run: Callable[[], None]) -> None:
