@@ -1,4 +1,5 @@
-"""A daemon killed between every two journal writes of one deployment, then started again:
+"""A daemon killed between every two journal writes of one deployment (and of its
+termination), then started again:
 nothing is left (no process, no file the deployment made, no journal), ``sflist`` tells the
 truth, and the same name can be deployed again.
 
@@ -24,6 +25,9 @@ NAME = "crash"
 #: schema with the first note (description), script-cleanup, the start script's process group (add,
 #: pid, done), the BashProcess's group (add, pid), note (running).
 WRITES = 8
+#: Those of its termination: note (terminating), the BashProcess's group done, the
+#: terminateScript's process group (add, pid, done), script-cleanup done.
+TERMINATION_WRITES = 6
 
 
 def deployment(tmp_path: Path) -> str:
@@ -91,6 +95,9 @@ def test_the_crash_points_cover_the_deployment(crash_daemon, tmp_path: Path) -> 
     assert len(writes) == WRITES, writes
     assert writes[0][1] == "schema" and writes[-1][1] == "note"
     assert run("sfterminate", HOST, NAME).returncode == 0
+    writes = re.findall(r"test mode: journal write (\d+) \((\w+)\)", daemon.log)[WRITES:]
+    assert len(writes) == TERMINATION_WRITES, writes
+    assert writes[0][1] == "note" and writes[-1][1] == "done"
 
 
 @pytest.mark.parametrize("limit", range(1, WRITES + 1))
@@ -120,3 +127,23 @@ def test_a_crash_after_each_journal_write(crash_daemon, tmp_path: Path, limit: i
     assert run("sfterminate", HOST, NAME).returncode == 0
     wait_for(lambda: leftover_processes() == [], 10, what="no process left")
     assert not (tmp_path / "made").exists()
+
+
+@pytest.mark.parametrize("limit", range(WRITES + 1, WRITES + TERMINATION_WRITES + 1))
+def test_a_crash_after_each_journal_write_of_termination(
+    crash_daemon, tmp_path: Path, limit: int
+) -> None:
+    daemon = crash_daemon(limit)
+    path = deployment(tmp_path)
+    assert run("sfstart", HOST, NAME, path).returncode == 0
+    assert run("sfterminate", HOST, NAME).returncode != 0  # the daemon died under it
+    assert daemon.process is not None
+    assert daemon.process.wait(30) == -9
+    daemon.env = environment()
+    daemon.start()
+    assert applications() == {}, daemon.log  # it was terminating: finished, not re-adopted
+    assert leftover_processes() == []
+    assert not (tmp_path / "made").exists()
+    assert not (daemon.state_dir / "apps" / NAME).exists()
+    assert run("sfstart", HOST, NAME, path).returncode == 0
+    assert run("sfterminate", HOST, NAME).returncode == 0
