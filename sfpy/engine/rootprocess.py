@@ -412,12 +412,15 @@ class RootProcess:
         if self.placement is None:
             raise AdoptionRefused(f"its application is held by {parent}, which this daemon "
                                   "cannot reach")
-        try:
-            self.placement.call(parent, "ping", app.name, timeout=PARENT_CHECK_TIMEOUT)
-        except ConnectorError as error:
-            raise AdoptionRefused(
-                f"its application on {parent} is gone or unreachable: {error.message}"
-            ) from None
+        for path in running:
+            # the parent's handle of each subtree, not only an application of that name (a
+            # new one deployed meanwhile under the same name has no handle running there)
+            try:
+                self.placement.call(parent, "ping", path, timeout=PARENT_CHECK_TIMEOUT)
+            except ConnectorError as error:
+                raise AdoptionRefused(
+                    f"its application on {parent} is gone or unreachable: {error.message}"
+                ) from None
         roots = []
         for path in running:
             description = from_json(notes[f"part:{path}"])

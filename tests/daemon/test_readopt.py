@@ -266,3 +266,19 @@ def test_a_part_whose_application_is_gone_is_cleaned(hosts, tmp_path: Path) -> N
     assert applications(B) == {}
     assert any("web: not re-adopted: its application on" in line for line in recovery(B))
     assert os.path.exists(tmp_path / "b.end")
+
+
+def test_a_part_whose_application_was_replaced_meanwhile_is_cleaned(
+    hosts, tmp_path: Path
+) -> None:
+    assert run("sfstart", A, "web", spanning(tmp_path)).returncode == 0
+    before = pids("web")
+    hosts[B].kill()
+    assert run("sfterminate", A, "web").returncode in (0, 6)
+    local = write(tmp_path, "sfConfig extends Compound { a extends Compound; }", "local.sf")
+    assert run("sfstart", A, "web", local).returncode == 0  # the same name, no part on B
+    hosts[B].start()
+    assert not alive(before["b"])
+    assert applications(B) == {}
+    assert any("web: not re-adopted: its application on" in line for line in recovery(B))
+    assert run("sfterminate", A, "web").returncode == 0
