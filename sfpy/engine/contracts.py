@@ -18,6 +18,9 @@ one thing each, and nothing reaches into another part's private members:
 :class:`Navigable`
     what LAZY references walk at run time (:mod:`sfpy.engine.resolve`): components and the
     process alike.
+:class:`Adoptable`
+    what a daemon restarted after ``kill -9`` asks of each rebuilt component: the ``adopt``
+    hook (take back what it made, or refuse, and the application is cleaned).
 
 The members these name (``sf_*``) are the engine's. Component authors write *hooks* (deploy,
 start, started, terminate, ping, attribute_changed, child_terminated, adopt) and call the
