@@ -426,8 +426,8 @@ class RootProcess:
             description = from_json(notes[f"part:{path}"])
             _prune(description, path, notes)
             roots.append((description, path))
-        adopted = app.process.readopt(roots, app.journal.open_entries())
         app.parent = parent
+        adopted = app.process.readopt(roots, app.journal.open_entries())
         app.started_at = _float(notes.get("started"), app.started_at)
         parts = [Part(root.sf_complete_name(), state="running", root=root) for root in adopted]
         with self._lock:
