@@ -1,9 +1,9 @@
 """``sfdaemon``: the root process of a host, serving ``rootProcess`` over Pyro5.
 
 Runs in the foreground (a service manager or a test supervises it; it never forks itself
-away). On start it cleans what dead previous incarnations left in its state directory
-(their applications' journals), then listens and prints one ``ready`` line on stderr.
-SIGTERM or SIGINT stop it cleanly: the applications are terminated (``on_stop: terminate``,
+away). On start it re-adopts the applications a killed previous incarnation had running, or
+cleans what they left (``on_restart``, docs/operations.md), then listens and prints one
+``ready`` line on stderr. SIGTERM or SIGINT stop it cleanly: the applications are terminated (``on_stop: terminate``,
 the default) or left for the next incarnation's recovery (``on_stop: leave``).
 
 Every connection is TLS with client certificates checked against the site CA (``--cert``,
@@ -28,8 +28,11 @@ from sfpy.cli.common import EXIT_FAILED, EXIT_OK, ArgumentParser, run_command
 from sfpy.errors import SfpyError
 
 DEFAULT_STATE_DIR = "/var/lib/sfpy/daemon"
-CONFIG_KEYS = {"host", "port", "state_dir", "log_level", "on_stop", "terminate_timeout", "hosts",
-               "insecure", "name", "cert", "key", "ca", "roles"}
+CONFIG_KEYS = {"host", "port", "state_dir", "log_level", "on_stop", "on_restart",
+               "terminate_timeout", "hosts", "insecure", "name", "cert", "key", "ca", "roles"}
+#: Test mode only (with SFPY_TEST_MODE=1): the daemon kills itself with SIGKILL right after
+#: its Nth journal write, so tests can crash it between any two writes of a deployment.
+CRASH_VARIABLE = "SFPY_TEST_CRASH_AFTER_JOURNAL_WRITES"
 
 
 class ConfigError(SfpyError):
@@ -56,6 +59,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--insecure", action="store_true",
                         help="serve plain TCP without TLS: loopback addresses only, anyone "
                         "local may do anything")
+    parser.add_argument("--on-restart", choices=("adopt", "clean"),
+                        help="what to do with the applications a killed previous daemon held: "
+                        "adopt (default: take back those whose components all can, clean the "
+                        "rest) or clean (clean them all)")
     parser.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
     return parser
@@ -125,6 +132,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 or os.environ.get("SFPY_INSECURE", "").strip().lower() in ("1", "true", "yes", "on"))
     level = args.log_level or str(config.get("log_level") or "INFO")
     on_stop = str(config.get("on_stop") or "terminate")
+    on_restart = str(args.on_restart or config.get("on_restart") or "adopt")
+    if on_restart not in ("adopt", "clean"):
+        raise ConfigError(f"on_restart must be adopt or clean, not {on_restart!r}")
     from sfpy.cli.hosts import check_map
 
     check_map(config.get("hosts"), f"{args.config}: hosts")  # used by sfProcessHost placement
@@ -153,11 +163,12 @@ def _main(argv: Sequence[str] | None) -> int:
     connector = remote.DaemonConnector(name, host, port, {k: str(v) for k, v in hosts.items()})
     root = RootProcess(
         state_dir, host=name, address=f"{host}:{port}",
-        on_stop=on_stop, terminate_timeout=float(config.get("terminate_timeout") or 60.0),
+        on_stop=on_stop, on_restart=on_restart, terminate_timeout=float(config.get("terminate_timeout") or 60.0),
         access=access,
         placement=connector,
     )
     log = logging.getLogger("sfpy.daemon")
+    _crash_hook(log)
     _say_security(log, files, access, insecure)
     root.enable_app_logs()
     for line in root.recover():
@@ -181,6 +192,36 @@ def _main(argv: Sequence[str] | None) -> int:
     # the stop thread has finished terminating; other threads are daemon threads
     log.info("stopped", extra={"app": "-"})
     return EXIT_OK
+
+
+def _crash_hook(log: logging.Logger) -> None:
+    """Test mode: SIGKILL this daemon right after its Nth journal write (CRASH_VARIABLE)."""
+    text = os.environ.get(CRASH_VARIABLE, "").strip()
+    if not text or os.environ.get("SFPY_TEST_MODE") != "1":
+        return
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ConfigError(f"{CRASH_VARIABLE} must be a number of journal writes") from None
+    import threading
+
+    from sfpy.host import journal
+
+    count = 0
+    guard = threading.Lock()
+
+    def after_write(label: str) -> None:
+        nonlocal count
+        with guard:
+            count += 1
+            number = count
+        log.info("test mode: journal write %d (%s)", number, label, extra={"app": "-"})
+        if limit and number >= limit:
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    journal._after_write = after_write
+    log.warning("test mode: killing myself after journal write %d", limit, extra={"app": "-"})
 
 
 def _security(args: Any, config: dict[str, Any], insecure: bool) -> tuple[Any, Any]:

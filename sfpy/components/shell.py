@@ -42,7 +42,7 @@ from typing import Any
 from sfpy.engine.api import EngineError, LivenessError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import processes
-from sfpy.host.journal import Entry, register_cleaner
+from sfpy.host.journal import Entry, register_cleaner, stop_process_group_entry
 from sfpy.host.processes import DEFAULT_GRACE
 from sfpy.host.runner import (
     _READ_GRACE,
@@ -203,6 +203,18 @@ class Script(Prim):
             "env": dict(runner.env) if runner is not None else {},
         })
 
+    def adopt(self, entries: list[Entry]) -> bool:
+        """After a daemon restart: nothing of a Script runs once started; it takes back the
+        duty to run its terminateScript (the entry it journaled at deploy)."""
+        self.auto_terminate = self.sf_resolve("autoTerminate", False) is True
+        cleanups = [entry for entry in entries if entry.kind == "script-cleanup"]
+        if len(cleanups) != len(entries) or len(cleanups) > 1:
+            return False
+        if (self.sf_resolve("terminateScript", None) is not None) != bool(cleanups):
+            return False  # its terminateScript already ran
+        self._cleanup_entry = cleanups[0].id if cleanups else None
+        return True
+
     def start(self) -> None:
         self._run_phase("start", self.sf_resolve("startScript", None))
         if self.auto_terminate:
@@ -288,6 +300,8 @@ class BashProcess(Prim):
     declared_attributes = frozenset('autoStart cmd detach dir envProperties exitCode pid restart terminate'.split())  # what it reads
 
     process: subprocess.Popen | None = None
+    #: The journal entry of a process group taken back after a daemon restart (no Popen).
+    _adopted: Entry | None = None
 
     def deploy(self) -> None:
         command = self.sf_resolve("cmd")
@@ -315,6 +329,26 @@ class BashProcess(Prim):
     def start(self) -> None:
         if self.auto_start:
             self.start_process()
+
+    def adopt(self, entries: list[Entry]) -> bool:
+        """After a daemon restart: take back the process group it started when that still
+        runs (the pid and start time of its journal entry); ping and terminate then watch
+        and stop it by its group."""
+        self.deploy()  # reads the attributes again; starts nothing
+        if not entries:
+            return not self.auto_start
+        entry = entries[0]
+        if len(entries) != 1 or entry.kind != "process-group":
+            return False
+        pid, created = entry.data.get("pid"), entry.data.get("create_time")
+        if not isinstance(pid, int) or not isinstance(created, (int, float)):
+            return False
+        now = processes.creation_time(pid)
+        if now is None or abs(now - float(created)) >= 0.05 or not processes.group_members(pid):
+            return False
+        self._adopted = entry
+        self.sf_replace_attribute("pid", pid)
+        return True
 
     def start_process(self) -> None:
         """Start the command (``autoStart false``: someone calls this later)."""
@@ -393,6 +427,10 @@ class BashProcess(Prim):
                 pass
 
     def ping(self) -> None:
+        adopted = self._adopted
+        if adopted is not None and self.process is None:
+            self._ping_adopted(adopted)
+            return
         process = self.process
         if process is None or self.terminate_on_exit or self.restart:
             return
@@ -401,8 +439,37 @@ class BashProcess(Prim):
             how = f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
             raise LivenessError(f"process {process.pid} ({display_command(self.argv)}) {how}")
 
+    def _ping_adopted(self, entry: Entry) -> None:
+        """An adopted group (not a child of this daemon: its exit code is unknown)."""
+        pid = int(entry.data["pid"])
+        if processes.group_members(pid):
+            return
+        self._adopted = None
+        journal = _journal_of(self)
+        if journal is not None:
+            journal.done(entry.id)
+        how = f"process group {pid} ({display_command(self.argv)}) has ended"
+        if self.terminate_on_exit:
+            self.sf_terminate(TerminationRecord.normal(f"{how} (exit code unknown: adopted "
+                                                       "after a daemon restart)",
+                                                       id=self.sf_complete_name()))
+        elif self.restart:
+            self.start_process()
+        else:
+            raise LivenessError(how)
+
     def terminate(self, record: TerminationRecord) -> None:
         self._stopping = True
+        adopted = self._adopted
+        if adopted is not None and self.process is None:
+            pid = adopted.data.get("pid")
+            with current_step().blocking(f"stopping adopted process group {pid}"):
+                self.log.info("%s", stop_process_group_entry(adopted, self.grace))
+            self._adopted = None
+            journal = _journal_of(self)
+            if journal is not None:
+                journal.done(adopted.id)
+            return
         process = self.process
         if process is None:
             return

@@ -166,6 +166,33 @@ class XenDomain(Prim):
         self.created = True
         self.sf_replace_attribute("domainState", "running")
         self.log.info("domain %s created", self.domain_name)
+        self._watch()
+
+    def adopt(self, entries: list[Any]) -> bool:
+        """After a daemon restart: take the domain back when ``xl list NAME`` still shows it
+        (its ``xen-domain`` entry, and its configuration file's); the liveness checks begin
+        at the first ping."""
+        self.deploy()  # reads the values again (and tells the rebuilt backend its domain)
+        domains = [entry for entry in entries if entry.kind == "xen-domain"]
+        files = [entry for entry in entries if entry.kind == "file"]
+        if len(domains) != 1 or len(domains) + len(files) != len(entries) or len(files) > 1:
+            return False
+        if xl.alive(host_of(self), self.domain_name, self._xl(), self.sf_complete_name()) is not True:
+            return False
+        self._entry = domains[0].id
+        if files:
+            self._config_entry = files[0].id
+            self.config_path = str(files[0].data.get("path"))
+        self.created = True
+        self._watch_pending = True
+        return True
+
+    def ping(self) -> None:
+        if getattr(self, "_watch_pending", False):  # adopted: watch as start would have
+            self._watch_pending = False
+            self._watch()
+
+    def _watch(self) -> None:
         if read(self, "domainLivenessCheck", values.boolean, True):
             delay = read(self, "domainLivenessDelay", _positive, 2000) / 1000
             self.factor = read(self, "domainLivenessFactor", _positive, 3)

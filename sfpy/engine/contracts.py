@@ -18,9 +18,13 @@ one thing each, and nothing reaches into another part's private members:
 :class:`Navigable`
     what LAZY references walk at run time (:mod:`sfpy.engine.resolve`): components and the
     process alike.
+:class:`Adoptable`
+    what a daemon restarted after ``kill -9`` asks of each rebuilt component: the ``adopt``
+    hook (take back what it made, or refuse, and the application is cleaned).
 
 The members these name (``sf_*``) are the engine's. Component authors write *hooks* (deploy,
-start, started, terminate, ping, attribute_changed, child_terminated) and call the public API;
+start, started, terminate, ping, attribute_changed, child_terminated, adopt) and call the
+public API;
 a component class that defines one of the engine's names is refused when it is created
 (:func:`check_component_class`), so no subclass can break the engine by picking a name.
 """
@@ -129,6 +133,26 @@ class ProcessServices(Navigable, Protocol):
     def resolve_host(self, name: str | None) -> Any: ...
 
 
+class Adoptable(Protocol):
+    """The re-adoption contract (a daemon restarted after ``kill -9``; docs/engine.md).
+
+    The daemon rebuilds each application it had fully started from the description it
+    journaled, without running deploy or start hooks, and asks every component, parents
+    first, ``adopt(entries) -> bool`` with the open journal entries it owns (what it made
+    and had not undone). Only when every component says True, and every open entry of the
+    application belongs to one of them, is the application live again: each component is
+    STARTED, pinged by its parent, and its terminate hook runs at the end as after a start.
+    Otherwise nothing was started by ``adopt`` (it must only check and remember), the
+    rebuilt tree is dropped without hooks, and the journal's cleaners undo everything.
+    :meth:`sfpy.engine.prim.Prim.adopt` is the default: adoptable when nothing it made is
+    still there (and not a workflow container); a component that makes something
+    long-lived (a process group, a domain) overrides it to take that back when it still
+    exists (``BashProcess``: its group by pid and start time; ``RemoteSubtree``: its part,
+    when the other daemon still runs it)."""
+
+    def adopt(self, entries: list[Any]) -> bool: ...
+
+
 #: What a component class may define although Prim or Compound has it: the hooks and the
 #: class-level switches.
 AUTHOR_NAMES = frozenset(
@@ -140,6 +164,7 @@ AUTHOR_NAMES = frozenset(
         "ping",
         "attribute_changed",
         "child_terminated",
+        "adopt",
         "child_descriptions",
         "is_compound",
         "deploy_children_with_parent",
@@ -173,5 +198,5 @@ def check_component_class(cls: type) -> None:
             f"{', '.join(clashes)}, which the engine uses: rename "
             f"{'them' if len(clashes) > 1 else 'it'} (names starting with sf_ or _sf_ are "
             f"the engine's; hooks are deploy, start, started, terminate, ping, "
-            f"attribute_changed, child_terminated)"
+            f"attribute_changed, child_terminated, adopt)"
         )

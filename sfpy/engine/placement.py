@@ -31,6 +31,10 @@ ping
     ``BashProcess`` that exited with ``terminate true``, say) is learnt here: the handle
     terminates with the subtree's own record, so the parent's ``child_terminated`` sees what
     it would have seen for a local child, at most one liveness delay late.
+re-adoption
+    after this daemon was killed and started again, the handle is rebuilt and its
+    ``adopt`` hook asks the other daemon whether it still runs the subtree
+    (``subtree_ping``); only then is the application taken back (docs/engine.md).
 resolution
     ``sf_lookup`` on the handle (and so LAZY references and ``sf_resolve`` through it) asks
     the other daemon (``subtree_resolve``); a component found there comes back as a
@@ -72,6 +76,8 @@ log = logging.getLogger("sfpy.engine")
 FOLLOW_WAIT = 10.0
 #: Seconds a remote call may take beyond the wait it asks for.
 CALL_MARGIN = 10.0
+#: Seconds a restarted daemon waits for the other daemon's answer when re-adopting.
+ADOPT_TIMEOUT = 5.0
 #: ``since`` for an operation view that waits for the outcome only (no state lines).
 OUTCOME_ONLY = 1 << 30
 #: Attributes the engine reads on every component: answered from the handle's description.
@@ -208,6 +214,30 @@ class RemoteSubtree(Prim):
         check(step)
         self._sf_check(outcome, "start")
 
+    def adopt(self, entries: list[Any]) -> bool:
+        """After this daemon restarted: the subtree is taken back when the other daemon
+        still runs it (``subtree_ping`` says ``running``); that daemon's part keeps
+        watching this one, so it is still there only if this daemon came back within its
+        liveness window. Nothing is journaled here for a placed subtree."""
+        if entries:
+            return False
+        connector = self._sf_connector()
+        self.sf_remote_address = connector.locate(self.sf_remote_host)
+        try:
+            answer = connector.call(
+                self.sf_remote_address, "subtree_ping", self._sf_application(),
+                self.sf_complete_name(), timeout=ADOPT_TIMEOUT,
+            )
+        except ConnectorError as error:
+            self.log.warning("not re-adopted: %s", error.message)
+            return False
+        if answer.get("state") != "running":
+            self.log.warning("not re-adopted: it is %s on %s", answer.get("state"),
+                             self.sf_remote_host)
+            return False
+        self._sf_made = True
+        return True
+
     def sf_begin_terminate(self, record: TerminationRecord) -> None:
         """Ask the other daemon to terminate the subtree now, without waiting for its
         cleanup: ``subtree_terminate`` answers at once with an operation, which the terminate
@@ -279,11 +309,7 @@ class RemoteSubtree(Prim):
             raise ResolutionError(
                 f"{path} on {self.sf_remote_host}: {error.message}"
             ) from None
-        if "component" in answer:
-            return RemoteComponent(self, str(answer["component"]))
-        from sfpy.language.unparse import from_data
-
-        return from_data(answer.get("value"))
+        return _resolved(self, answer)
 
     # -- inside -----------------------------------------------------------------------------
     def _sf_live(self) -> bool:
@@ -403,13 +429,100 @@ class RemoteSubtree(Prim):
         return "ok", None
 
 
+def _resolved(handle: Any, answer: dict[str, Any]) -> Any:
+    """A ``subtree_resolve`` answer: a :class:`RemoteComponent` or the value."""
+    if "component" in answer:
+        return RemoteComponent(handle, str(answer["component"]))
+    from sfpy.language.unparse import from_data
+
+    return from_data(answer.get("value"))
+
+
+class RemoteRootProcess:
+    """Another daemon's root process as references see it: what ``HOST name`` yields, and
+    what a placed subtree's root has above it on the parent's host.
+
+    SmartFrog's ``HOST h:rootProcess:app:comp`` walks from there: ``rootProcess`` is the root
+    process itself, an application name its root (when that daemon holds it), and every
+    further part one ``subtree_resolve`` call to that daemon (a component comes back as a
+    :class:`RemoteComponent`, a value as its value)."""
+
+    __slots__ = ("address", "connector", "sf_remote_host")
+
+    def __init__(self, connector: Connector, host: str, address: str) -> None:
+        self.connector = connector
+        self.sf_remote_host = host
+        self.address = address
+
+    def sf_complete_name(self) -> str:
+        return f"HOST {self.sf_remote_host}"
+
+    @property
+    def sf_name(self) -> str:
+        return "rootProcess"
+
+    def sf_lookup(self, name: Any, first: bool) -> Any:
+        if name == "rootProcess":
+            return self
+        if not isinstance(name, str) or not name or ":" in name:
+            raise KeyError(name)
+        try:
+            self.connector.call(self.address, "ping", name)
+        except ConnectorError as error:
+            if error.code in ("unknown", "failed", "bad-request"):
+                raise KeyError(name) from None
+            raise ResolutionError(f"HOST {self.sf_remote_host}: {error.message}") from None
+        return RemoteComponent(self, name)
+
+    def sf_remote_lookup(self, path: str, reference: Any) -> Any:
+        """Resolve ``reference`` from the component ``path`` on that daemon."""
+        try:
+            answer = self.connector.call(
+                self.address, "subtree_resolve", path.split(":", 1)[0], path, str(reference)
+            )
+        except ConnectorError as error:
+            if error.code == "unknown":
+                raise KeyError(reference) from None
+            raise ResolutionError(f"{path} on {self.sf_remote_host}: {error.message}") from None
+        return _resolved(self, answer)
+
+    def sf_names(self) -> list[str]:
+        return []
+
+    def sf_container(self, for_attrib: bool) -> Any:
+        return None
+
+    def sf_root(self) -> Any:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteRootProcess) and other.address == self.address
+
+    def __hash__(self) -> int:
+        return hash(self.address)
+
+    def __repr__(self) -> str:
+        return f"<RemoteRootProcess {self.sf_remote_host} ({self.address})>"
+
+
+def remote_host(connector: Connector, name: str) -> RemoteRootProcess:
+    """``HOST name`` in a daemon: that host's root process (the host-name map, then DNS;
+    this daemon itself too, through its own address)."""
+    try:
+        address = connector.locate(name)
+    except ConnectorError as error:
+        raise ResolutionError(f"HOST {name}: {error.message}") from None
+    return RemoteRootProcess(connector, name, address)
+
+
 class RemoteComponent:
-    """A component of a remote subtree, as LAZY references see it: navigable, each lookup
-    a remote resolution through the subtree's handle."""
+    """A component of another host, as LAZY references see it (of a remote subtree, or one
+    reached through ``HOST``): navigable, each lookup a remote resolution through its
+    handle (the subtree's :class:`RemoteSubtree`, or a :class:`RemoteRootProcess`)."""
 
     __slots__ = ("handle", "path")
 
-    def __init__(self, handle: RemoteSubtree, path: str) -> None:
+    def __init__(self, handle: Any, path: str) -> None:
         self.handle = handle
         self.path = path
 
@@ -427,6 +540,8 @@ class RemoteComponent:
         return []
 
     def sf_container(self, for_attrib: bool) -> Any:
+        if ":" not in self.path:  # an application root: its root process
+            return self.handle if isinstance(self.handle, RemoteRootProcess) else None
         parent = self.path.rsplit(":", 1)[0]
         if parent == self.handle.sf_complete_name():
             return self.handle
@@ -509,8 +624,10 @@ __all__ = [
     "Connector",
     "ConnectorError",
     "RemoteComponent",
+    "RemoteRootProcess",
     "RemoteSubtree",
     "check_without_daemons",
     "names_this_host",
     "record_from_data",
+    "remote_host",
 ]

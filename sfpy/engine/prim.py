@@ -179,6 +179,23 @@ class Prim:
     def attribute_changed(self, name: str, old: Any, new: Any) -> None:
         """An attribute was added, replaced or removed at run time."""
 
+    def adopt(self, entries: list[Any]) -> bool:
+        """After its daemon restarted: can this component take back what it made?
+
+        The daemon rebuilt the component from its description (no deploy or start hook ran
+        again; ``deploy`` is where the component would have set its fields, so read what is
+        needed here) and gives it its open journal entries
+        (:class:`sfpy.host.journal.Entry`: what it made and had not undone). Return True to
+        run on as STARTED, owning them again (its terminate hook undoes them later, as after
+        a start); False when what it made is gone or cannot be taken back: the whole
+        application is then cleaned through the journal instead. Raising counts as False.
+        Start nothing here (no thread, no command): another component may still refuse.
+
+        The default: adoptable when it made nothing that is still there (no open entry),
+        unless it is a workflow container (``deploy_children_with_parent`` False), whose
+        children were made while it ran and whose progress no journal holds."""
+        return not entries and getattr(self, "deploy_children_with_parent", True) is not False
+
     # ===========================================================================================
     # What a component can ask (the engine's API; do not override).
     # ===========================================================================================
@@ -602,6 +619,26 @@ class Prim:
     def _sf_start_children(self) -> None:
         """Compound starts its children here."""
 
+    def sf_adopt(self, entries: list[Any]) -> bool:
+        """Re-adoption after a daemon restart: the ``adopt`` hook with this component's open
+        journal entries (see :meth:`adopt`). Caller holds the lifecycle lock."""
+        try:
+            return self._sf_call_hook("adopt", self.adopt, list(entries)) is True
+        except LifecycleError as error:
+            self.log.warning("cannot be re-adopted: %s", error)
+            return False
+
+    def sf_mark_adopted(self) -> None:
+        """Every component of the application adopted: DEPLOYED then STARTED as a start
+        pass would leave it (the hooks are not run: their work is what was adopted), its
+        terminate hook due, its parent pinging it. Parents first; caller holds the lock."""
+        if self._sf_state is not State.CONSTRUCTED:
+            return
+        self._sf_deploy_called = True
+        self._sf_set_state(State.DEPLOYED)
+        self._sf_set_state(State.STARTED)
+        self._sf_watch_liveness()
+
     def sf_terminate_now(self, record: TerminationRecord, notify: bool = True) -> None:
         """Terminate (children first, in reverse order), run the terminate hook, tell the parent.
 
@@ -680,6 +717,9 @@ class Prim:
         parent = self._sf_parent
         if parent is None or self._sf_process is None:
             return
+        detached = getattr(self._sf_process, "on_detach", None)
+        if detached is not None:
+            detached(self.sf_complete_name())  # its name in the application, for the journal
         parent.sf_remove_child(self)
         self._sf_parent = None
         self._sf_process.adopt(self)
@@ -799,7 +839,12 @@ class Prim:
     def sf_container(self, for_attrib: bool) -> Any:
         if self._sf_parent is not None:
             return self._sf_parent
-        return self._sf_process if for_attrib else None
+        process = self._sf_process
+        if for_attrib:
+            return process
+        # a subtree another daemon placed here: PARENT is its parent component there
+        remote = getattr(process, "sf_remote_parent", None)
+        return None if remote is None else remote(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.sf_complete_name()} {self._sf_state}>"

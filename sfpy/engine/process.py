@@ -18,17 +18,18 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfpy.engine.deployer import build, check_description
 from sfpy.engine.errors import DeploymentError, EngineError, LifecycleError, ResolutionError
 from sfpy.engine.lifecycle import LifecycleLock
 from sfpy.engine.liveness import LivenessMonitor
-from sfpy.engine.prim import _ENDING, HOST_NAME, Prim, State
+from sfpy.engine.prim import _ENDING, HOST_NAME, Prim, State, iter_tree
 from sfpy.engine.scheduler import Scheduler
 from sfpy.engine.steps import Activity
 from sfpy.engine.termination import TerminationRecord
+from sfpy.language.errors import DescriptionError
 from sfpy.language.model import ComponentDescription, Long
 
 log = logging.getLogger("sfpy.engine")
@@ -39,6 +40,10 @@ Observer = Callable[[Prim, State], None]
 DEFAULT_ATTRIBUTES: dict[str, Any] = {"sfLivenessDelay": 15, "sfLivenessFactor": 2}
 #: The cleanup bound (seconds) of a terminate hook's commands, unless configured.
 DEFAULT_TERMINATE_TIMEOUT = 60.0
+
+
+class AdoptionRefused(EngineError):
+    """An application cannot be re-adopted after a restart (why: the message)."""
 
 
 class Process:
@@ -69,6 +74,12 @@ class Process:
         #: daemons (``sfrun``), every subtree is deployed here.
         self.placement = placement
         self.host = HOST_NAME
+        #: Told (by the component) the complete name a subtree had in its application just
+        #: before it is detached (the daemon notes it: a restart does not rebuild it there).
+        self.on_detach: Callable[[str], None] | None = None
+        #: For a daemon's part of an application held elsewhere: the parent component (on
+        #: the parent's host) of a root placed here, by the root's complete name.
+        self.remote_parent: Callable[[str], Any] | None = None
         self.attributes: dict[str, Any] = {
             "sfProcessName": name,
             **DEFAULT_ATTRIBUTES,
@@ -202,6 +213,72 @@ class Process:
                 self._pass(root, root.sf_start_pass)
         self._outcome(root, root.sf_is_started)
 
+    def readopt(
+        self, roots: list[tuple[ComponentDescription, str]], entries: list[Any]
+    ) -> list[Prim]:
+        """After a daemon restart: rebuild each root ``(description, name)`` without running
+        a deploy or start hook and ask every component to adopt what it made (its ``adopt``
+        hook with the open journal ``entries`` it owns; docs/engine.md). All or nothing:
+        when every component adopts and every entry has an owner among them, every
+        component is marked STARTED (and watched) and the roots are returned; otherwise
+        :class:`AdoptionRefused` says why, and nothing is left registered here (the caller
+        cleans through the journal)."""
+        by_owner: dict[str, list[Any]] = {}
+        for entry in entries:
+            by_owner.setdefault(entry.owner, []).append(entry)
+        built: list[tuple[Prim, LifecycleLock]] = []
+        try:
+            for description, name in roots:
+                check_description(description, name)
+                with self._lock:
+                    if name in self._applications:
+                        raise AdoptionRefused(f"{name} is already in process {self.name}")
+                    self._applications[name] = None  # reserved
+                lock = LifecycleLock(name)
+                with lock:
+                    try:
+                        root = build(description, name, None, self, lock)
+                    except BaseException:
+                        with self._lock:
+                            self._applications.pop(name, None)
+                        raise
+                    with self._lock:
+                        self._applications[name] = root
+                    built.append((root, lock))
+                    for component in iter_tree(root):
+                        path = component.sf_complete_name()
+                        if not component.sf_adopt(by_owner.pop(path, [])):
+                            raise AdoptionRefused(f"{path} cannot take back what it made")
+            if by_owner:
+                owner = next(iter(sorted(by_owner)))
+                raise AdoptionRefused(
+                    f"{owner} made something that is still there, and is not part of the "
+                    "application rebuilt from its description"
+                )
+        except (EngineError, DescriptionError) as error:
+            self._forget(root for root, _ in built)
+            if isinstance(error, AdoptionRefused):
+                raise
+            raise AdoptionRefused(str(error)) from None
+        except BaseException:
+            self._forget(root for root, _ in built)
+            raise
+        for root, lock in built:
+            with lock:
+                for component in iter_tree(root):
+                    component.sf_mark_adopted()
+            lock.drain()
+        return [root for root, _ in built]
+
+    def _forget(self, roots: Iterable[Prim]) -> None:
+        """Drop rebuilt roots that were not adopted (no hook runs: nothing was started)."""
+        with self._changed:
+            for root in roots:
+                name = root.sf_name
+                if self._applications.get(name) is root:
+                    del self._applications[name]
+            self._changed.notify_all()
+
     def _pass(self, root: Prim, run: Callable[[], None]) -> None:
         """Run one pass over ``root`` (its lock held); on failure terminate it and wait
         for its cleanup before raising DeploymentError."""
@@ -317,7 +394,12 @@ class Process:
         return all(app.sf_lifecycle is None or app.sf_lifecycle.idle() for app in apps)
 
     def resolve_host(self, name: str | None) -> Any:
-        """``HOST name``: another host's root process. Needs the daemons."""
+        """``HOST name``: another host's root process (a
+        :class:`~sfpy.engine.placement.RemoteRootProcess`). Needs the daemons."""
+        if self.placement is not None and name:
+            from sfpy.engine.placement import remote_host
+
+            return remote_host(self.placement, name)
         raise ResolutionError(
             f"HOST {name}: references to other hosts need sfpy daemons; "
             f"this process ({self.name}) runs without one"
@@ -325,6 +407,12 @@ class Process:
 
     def sf_complete_name(self) -> str:
         return f"process {self.name}"
+
+    def sf_remote_parent(self, root: Prim) -> Any:
+        """What ``PARENT`` of the root ``root`` is when it is a subtree placed here by
+        another daemon (its parent component there); None otherwise."""
+        find = self.remote_parent
+        return None if find is None else find(root.sf_complete_name())
 
     # -- resolution protocol (PROCESS, and ATTRIB beyond an application root) -----------------
     def sf_lookup(self, name: Any, first: bool) -> Any:

@@ -19,12 +19,16 @@ One :class:`~sfpy.engine.process.Process` per application
     subtree) lands in the same Process and so in the same journal, and is ended with it.
     The price is a scheduler thread per application (started on first use only).
 
-Recovery
-    :meth:`RootProcess.recover` (called before the daemon listens) cleans what dead previous
-    incarnations left in ``state_dir/apps`` with :func:`sfpy.host.journal.recover`: process
-    groups still running are stopped, files removed. An application found there is *not*
-    re-adopted: its components died with the daemon, so its leftovers are cleaned and it is
-    no longer listed; what recovery did is kept (``diagnostics()["recovery"]``).
+Recovery and re-adoption
+    Each application's journal also keeps *notes* (:meth:`sfpy.host.journal.Journal.note`):
+    its JSON-form description, how far it got (``deploying``, ``running``, ``terminating``),
+    for a part its parent daemon and subtrees, and ``gone:PATH`` for components that ended
+    while the rest ran. :meth:`RootProcess.recover` (called before the daemon listens)
+    rebuilds each application a dead incarnation had fully started and re-adopts it when
+    every component takes back what it made (:meth:`Process.readopt`, the ``adopt`` hook),
+    a part only while its parent application still exists on the parent daemon; it cleans
+    every other one with :func:`sfpy.host.journal.recover_run` (``on_restart clean``: all
+    of them), and keeps what it did (``diagnostics()["recovery"]``).
 
 Parts of applications held elsewhere (``sfProcessHost``)
     A subtree another daemon places here arrives with ``subtree_deploy`` (application name,
@@ -86,6 +90,8 @@ LONG_ACTIVITY = 1.0
 PROGRESS_INTERVAL = 5.0
 #: Seconds the rest of an application's process may take to end after its root ended.
 SHUTDOWN_TIMEOUT = 30.0
+#: Seconds a restarted daemon waits for a parent daemon's answer before re-adopting a part.
+PARENT_CHECK_TIMEOUT = 5.0
 
 #: Error codes and the exit code a command returns for each (design.md §4).
 EXIT_CODES: dict[str, int] = {
@@ -235,6 +241,7 @@ class RootProcess:
         host: str = HOST_NAME,
         address: str = "",
         on_stop: str = "terminate",
+        on_restart: str = "adopt",
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         process_attributes: dict[str, Any] | None = None,
         access: Access | None = None,
@@ -242,11 +249,16 @@ class RootProcess:
     ) -> None:
         if on_stop not in ("terminate", "leave"):
             raise ValueError(f"on_stop must be 'terminate' or 'leave', not {on_stop!r}")
+        if on_restart not in ("adopt", "clean"):
+            raise ValueError(f"on_restart must be 'adopt' or 'clean', not {on_restart!r}")
         self.state_dir = Path(state_dir)
         self.apps_dir = self.state_dir / "apps"
         self.host = host
         self.address = address
         self.on_stop = on_stop
+        #: What :meth:`recover` does with an application a dead incarnation held: ``adopt``
+        #: (take it back when every component can, else clean it) or ``clean``.
+        self.on_restart = on_restart
         self.terminate_timeout = terminate_timeout
         self.process_attributes = dict(process_attributes or {})
         self.access = access or Access()
@@ -286,13 +298,26 @@ class RootProcess:
         return fd
 
     def recover(self) -> list[str]:
-        """Clean what dead previous incarnations left (their applications' journals); returns
-        (and keeps) one line per thing done or left."""
+        """Take back, or clean, what dead previous incarnations left (their applications'
+        journals); returns (and keeps) one line per thing done or left.
+
+        With ``on_restart`` ``adopt`` (the default) an application that had fully started
+        is rebuilt from the description its journal keeps and re-adopted when every
+        component can take back what it made (:meth:`Process.readopt`; a part of an
+        application held elsewhere only while that application still exists there); any
+        other is cleaned by the journal's cleaners and no longer listed."""
         from sfpy.host.journal import recover_run, run_directories
 
         lines: list[str] = []
         for run_dir in run_directories(self.apps_dir):
             name = run_dir.name
+            if self.on_restart == "adopt" and NAME.match(name):
+                adopted, why = self._readopt(run_dir)
+                if adopted:
+                    lines.append(f"{name}: re-adopted ({why})")
+                    continue
+                if why:
+                    lines.append(f"{name}: not re-adopted: {why}")
             report = recover_run(run_dir)
             if report.live:
                 lines.append(f"{name}: held by a live process, not touched")
@@ -314,6 +339,113 @@ class RootProcess:
         with self._lock:
             self.recovery.extend(lines)
         return lines
+
+    def _readopt(self, run_dir: Path) -> tuple[bool, str]:
+        """Re-adopt the application whose journal is in ``run_dir``: (True, what) when it
+        is live again, (False, why not) when it is to be cleaned (why is empty when there
+        is nothing to say: no notes, or a live or unreadable run recovery reports)."""
+        from sfpy.engine.process import AdoptionRefused
+        from sfpy.host.journal import Journal, JournalError
+
+        try:
+            journal = Journal.adopt(run_dir)
+        except (JournalError, OSError):
+            return False, ""
+        name = run_dir.name
+        app: Application | None = None
+        try:
+            notes = journal.notes()
+            kind = notes.get("kind")
+            if kind not in ("application", "part"):
+                journal.close()
+                return False, ""
+            if kind == "application":
+                app = self._new_application(name, journal)
+                what = self._readopt_application(app, notes)
+            else:
+                app = self._new_application(name, journal)
+                what = self._readopt_part(app, notes)
+            return True, what
+        except (AdoptionRefused, JournalError, DescriptionError) as error:
+            why = str(error)
+        except Exception as error:  # noqa: BLE001 - cleaned instead, and said why
+            log.exception("re-adoption failed", extra={"app": name})
+            why = f"{type(error).__name__}: {error}"
+        if app is not None:
+            app.process.scheduler.stop()
+        journal.close()
+        return False, why
+
+    def _readopt_application(self, app: Application, notes: dict[str, str]) -> str:
+        from sfpy.engine.process import AdoptionRefused
+        from sfpy.language.unparse import from_json
+
+        state = notes.get("state")
+        if state != "running":
+            raise AdoptionRefused(
+                "it had not finished deploying" if state == "deploying" else f"it was {state}"
+            )
+        description = from_json(notes["description"])
+        _prune(description, app.name, notes)
+        root, = app.process.readopt([(description, app.name)], app.journal.open_entries())
+        app.started_at = _float(notes.get("started"), app.started_at)
+        with self._lock:
+            app.root = root
+            app.state = "running"
+            self._apps[app.name] = app
+        threading.Thread(target=self._live, args=(app, root), name=f"sfdaemon-app-{app.name}",
+                         daemon=True).start()
+        return f"{sum(1 for _ in iter_tree(root))} components running again"
+
+    def _readopt_part(self, app: Application, notes: dict[str, str]) -> str:
+        """A part of an application held elsewhere: re-adopted only while that application
+        still exists on its daemon (asked here), its running subtrees all at once."""
+        from sfpy.engine.placement import ConnectorError
+        from sfpy.engine.process import AdoptionRefused
+        from sfpy.language.unparse import from_json
+
+        parent = notes.get("parent") or ""
+        paths = [key[len("part:"):] for key in notes if key.startswith("part:")]
+        running = [path for path in paths if notes.get(f"part-state:{path}") == "running"]
+        if not running:
+            raise AdoptionRefused("no part of it had started")
+        if self.placement is None:
+            raise AdoptionRefused(f"its application is held by {parent}, which this daemon "
+                                  "cannot reach")
+        for path in running:
+            # the parent's handle of each subtree, not only an application of that name (a
+            # new one deployed meanwhile under the same name has no handle running there)
+            try:
+                self.placement.call(parent, "ping", path, timeout=PARENT_CHECK_TIMEOUT)
+            except ConnectorError as error:
+                raise AdoptionRefused(
+                    f"its application on {parent} is gone or unreachable: {error.message}"
+                ) from None
+        roots = []
+        for path in running:
+            description = from_json(notes[f"part:{path}"])
+            _prune(description, path, notes)
+            roots.append((description, path))
+        app.parent = parent
+        adopted = app.process.readopt(roots, app.journal.open_entries())
+        app.started_at = _float(notes.get("started"), app.started_at)
+        parts = [Part(root.sf_complete_name(), state="running", root=root) for root in adopted]
+        with self._lock:
+            for part in parts:
+                app.parts[part.path] = part
+            app.state = "running"
+            self._apps[app.name] = app
+        for part in parts:
+            threading.Thread(target=self._live_part, args=(app, part),
+                             name=f"sfdaemon-part-{part.path}", daemon=True).start()
+        self._watch_parent(app, adopted[0])
+        return (f"{len(parts)} part{'s' if len(parts) > 1 else ''} of the application on "
+                f"{parent} running again")
+
+    def _live_part(self, app: Application, part: Part) -> None:
+        assert part.root is not None
+        final = part.root.wait_terminated()
+        self._part_ended(app, part, final)
 
     def on_stopped(self, callback: Callable[[], None]) -> None:
         """``callback()`` once :meth:`stop` has finished (the transport shuts down there)."""
@@ -337,11 +469,12 @@ class RootProcess:
             record = TerminationRecord.normal(f"sfdaemon on {self.host} stopping")
             with self._lock:
                 apps = list(self._apps.values())
-            for app in apps:
-                app.process.terminate_all(record)
             deadline = time.monotonic() + SHUTDOWN_TIMEOUT + self.terminate_timeout
             for app in apps:
-                app.ended.wait(max(0.0, deadline - time.monotonic()))
+                # asked again until it ends: one still deploying registers its root later
+                while not app.ended.is_set() and time.monotonic() < deadline:
+                    app.process.terminate_all(record)
+                    app.ended.wait(min(0.2, max(0.0, deadline - time.monotonic())))
         self.close()
 
     def close(self) -> None:
@@ -430,7 +563,7 @@ class RootProcess:
             self._apps[name] = app
         log.info("deploying (operation %s)", op.id, extra={"app": name})
         threading.Thread(
-            target=self._run_application, args=(app, op, description),
+            target=self._run_application, args=(app, op, description, description_json),
             name=f"sfdaemon-deploy-{name}", daemon=True,
         ).start()
         self._ensure_ticker()
@@ -529,7 +662,7 @@ class RootProcess:
         log.info("deploying part %s for %s (operation %s)", path, parent, op.id,
                  extra={"app": name})
         threading.Thread(
-            target=self._run_part, args=(app, part, op, description),
+            target=self._run_part, args=(app, part, op, description, description_json),
             name=f"sfdaemon-part-{path}", daemon=True,
         ).start()
         return {"operation": op.id}
@@ -628,8 +761,13 @@ class RootProcess:
                 raise DaemonError("unknown", f"no part {path!r} on {self.host}", path)
         return app, part
 
-    def _run_part(self, app: Application, part: Part, op: Operation, description: Any) -> None:
+    def _run_part(
+        self, app: Application, part: Part, op: Operation, description: Any, text: str
+    ) -> None:
         """Deploy a part, report, then wait for its end."""
+        self._note(app, {"kind": "part", "parent": app.parent or "", f"part:{part.path}": text,
+                         f"part-state:{part.path}": "deploying",
+                         "started": f"{app.started_at:.3f}"})
         try:
             root = app.process.deploy_subtree(description, part.path)
         except DeploymentError as error:
@@ -682,6 +820,7 @@ class RootProcess:
             op.finish(self._part_outcome(app, part, 1, final, "terminated",
                                          f"{part.path} terminated on {self.host} while starting"))
             return
+        self._note(app, {f"part-state:{part.path}": "running"})
         with self._lock:
             part.state = "running"
             if all(p.state in ("running", "ended") for p in app.parts.values()):
@@ -910,24 +1049,59 @@ class RootProcess:
                 self._requests.pop(f"{oldest.kind}/{oldest.request_id}", None)
         return op
 
-    def _new_application(self, name: str) -> Application:
+    def _new_application(self, name: str, journal: Any = None) -> Application:
+        """A new application and its Process; ``journal``: a dead incarnation's, taken over
+        (re-adoption), else a new one in ``apps/<name>``."""
         from sfpy.host.journal import Journal, JournalError
 
-        try:
-            journal = Journal(self.apps_dir / name, run_id=name)
-        except JournalError as error:
-            raise DaemonError("refused", f"application {name!r}: {error}", name) from None
+        if journal is None:
+            try:
+                journal = Journal(self.apps_dir / name, run_id=name)
+            except JournalError as error:
+                raise DaemonError("refused", f"application {name!r}: {error}", name) from None
         process = Process(
             "rootProcess", journal=journal, terminate_timeout=self.terminate_timeout,
             attributes=self.process_attributes, placement=self.placement,
         )
         app = Application(name, process, journal)
         process.add_observer(lambda component, state: self._state_changed(app, component, state))
+        process.on_detach = lambda path: self._note(app, {f"gone:{path}": "detached"})
+        process.remote_parent = lambda path: self._remote_parent(app, path)
         return app
+
+    def _remote_parent(self, app: Application, path: str) -> Any:
+        """``PARENT`` of a part's subtree root ``path``: its parent component on the parent
+        daemon (a :class:`~sfpy.engine.placement.RemoteComponent`); None for the rest."""
+        if app.parent is None or self.placement is None or path not in app.parts:
+            return None
+        from sfpy.engine.placement import RemoteComponent, RemoteRootProcess
+
+        return RemoteComponent(RemoteRootProcess(self.placement, app.parent, app.parent),
+                               path.rsplit(":", 1)[0])
+
+    def _note(self, app: Application, values: dict[str, str]) -> None:
+        """Keep what re-adoption needs in the application's journal (docs/operations.md)."""
+        try:
+            app.journal.note(values)
+        except Exception as error:  # noqa: BLE001 - the application goes on; recovery cleans
+            log.warning("journal note %s not written: %s", ", ".join(values), error,
+                        extra={"app": app.name})
 
     def _state_changed(self, app: Application, component: Prim, state: State) -> None:
         if state is State.CONSTRUCTED:
             return
+        if state is State.TERMINATING and component.sf_parent() is None:
+            # a root begins to terminate: never re-adopt it after a crash from here on
+            path = component.sf_complete_name()
+            if app.parent is None and path == app.name:
+                self._note(app, {"state": "terminating"})
+            elif app.parent is not None and path in app.parts:
+                self._note(app, {f"part-state:{path}": "terminating"})
+        elif state is State.TERMINATED and component.sf_parent() is not None:
+            root = component.sf_root()
+            if root.state is State.STARTED:
+                # one component ended while the rest runs on: not rebuilt after a restart
+                self._note(app, {f"gone:{component.sf_complete_name()}": "terminated"})
         path = component.sf_complete_name()
         record = component.termination_record
         extra = ""
@@ -938,8 +1112,12 @@ class RootProcess:
         level = logging.WARNING if extra else logging.INFO
         log.log(level, "%s%s", state.name, extra, extra={"app": app.name, "component": path})
 
-    def _run_application(self, app: Application, op: Operation, description: Any) -> None:
+    def _run_application(
+        self, app: Application, op: Operation, description: Any, text: str
+    ) -> None:
         """The deployment, then the application's life until it terminated."""
+        self._note(app, {"kind": "application", "description": text, "state": "deploying",
+                         "started": f"{app.started_at:.3f}"})
         try:
             root = app.process.deploy(description, app.name)
         except DeploymentError as error:
@@ -955,6 +1133,8 @@ class RootProcess:
             outcome = self._end(app, record, "failed")
             op.finish({**outcome, "exit": 6 if outcome["exit"] == 6 else 1})
             return
+        if root.state is State.STARTED:
+            self._note(app, {"state": "running"})
         with self._lock:
             app.root = root
             if app.state == "deploying":
@@ -965,6 +1145,10 @@ class RootProcess:
             "cleanup_failures": [], "left": [],
         })
         self._forget_follower(app, op)
+        self._live(app, root)
+
+    def _live(self, app: Application, root: Prim) -> None:
+        """An application's life once it runs: wait for its root's end, then end it."""
         final = root.wait_terminated()
         state = "terminated" if final is None or final.is_normal else "failed"
         if final is not None and not final.is_normal:
@@ -1314,6 +1498,36 @@ def _state_name(component: Prim) -> str:
     if state is State.TERMINATED and record is not None and not record.is_normal:
         return "FAILED"
     return state.name
+
+
+def _float(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def _prune(description: Any, root: str, notes: dict[str, str]) -> None:
+    """Take out of ``description`` (the root ``root``'s) the components that ended or were
+    detached while the application ran (``gone:PATH`` notes): a restart does not bring them
+    back. The root itself gone: refused."""
+    from sfpy.engine.process import AdoptionRefused
+    from sfpy.language.model import ComponentDescription
+
+    for key in notes:
+        if not key.startswith("gone:"):
+            continue
+        path = key[len("gone:"):]
+        if path == root:
+            raise AdoptionRefused(f"{root} had ended")
+        if not path.startswith(root + ":"):
+            continue
+        steps = path[len(root) + 1:].split(":")
+        node = description
+        for step in steps[:-1]:
+            node = node.attributes.get(step) if isinstance(node, ComponentDescription) else None
+        if isinstance(node, ComponentDescription):
+            node.attributes.pop(steps[-1], None)
 
 
 def _plain(value: Any) -> Any:

@@ -285,6 +285,44 @@ class Journal:
                 db.execute("UPDATE entry SET done = ? WHERE id = ?", (time.time(), entry))
             _wrote("done")
 
+    def note(self, values: Mapping[str, str]) -> None:
+        """Keep each of ``values`` (key to text) in the run's own table, replacing earlier
+        values of those keys, in one commit; on disk when this returns. What a daemon needs
+        to rebuild an application after a restart (its description, how far it got) is kept
+        this way, next to the entries. The keys are stored with a ``note.`` prefix, so they
+        never clash with the journal's own (``id``, ``pid``, ``started``)."""
+        rows = []
+        for key, value in values.items():
+            if not isinstance(key, str) or not key or not isinstance(value, str):
+                raise ValueError("a journal note is a non-empty key and a text value")
+            rows.append(("note." + key, value))
+        if not rows:
+            return
+        with self._mutex:
+            if self._db is None:
+                self._database(rows)  # the first write: one commit with the schema
+                return
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO run (key, value) VALUES (?, ?)", rows)
+            _wrote("note")
+
+    def notes(self) -> dict[str, str]:
+        """Every note kept with :meth:`note` (by key), also a dead run's after
+        :meth:`adopt`; empty when nothing was ever written."""
+        import sqlite3
+
+        with self._mutex:
+            db = self._db
+            if db is None:
+                return {}
+            try:
+                rows = db.execute(
+                    "SELECT key, value FROM run WHERE key LIKE 'note.%'"
+                ).fetchall()
+            except sqlite3.Error as error:
+                raise JournalError(f"cannot read the notes of run {self.run_id}: {error}") from error
+        return {str(key)[5:]: str(value) for key, value in rows}
+
     def open_entries(self) -> list[Entry]:
         """The entries not done yet, oldest first."""
         with self._mutex:
@@ -350,8 +388,9 @@ class Journal:
             raise JournalError(f"cannot open the journal in {self.run_dir}: {error}") from error
         return db
 
-    def _database(self) -> sqlite3.Connection:
-        """The connection; the database is created here, on the first write."""
+    def _database(self, notes: list[tuple[str, str]] | None = None) -> sqlite3.Connection:
+        """The connection; the database is created here, on the first write (with
+        ``notes``, ``run`` rows written in the same commit)."""
         if self._db is None:
             if self._lock_fd is None:
                 raise JournalError(f"the journal of run {self.run_id} is closed")
@@ -363,7 +402,7 @@ class Journal:
                 db.executemany(
                     "INSERT INTO run (key, value) VALUES (?, ?)",
                     [("id", self.run_id), ("pid", str(os.getpid())),
-                     ("started", f"{time.time():.3f}")],
+                     ("started", f"{time.time():.3f}"), *(notes or [])],
                 )
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db = db

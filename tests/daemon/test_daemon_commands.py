@@ -162,6 +162,7 @@ def test_kill_9_then_restart_cleans_the_leftover_process(daemon, tmp_path: Path)
     pid = find(tree("survivor")["tree"], "survivor:p")["attributes"]["pid"]
     daemon.kill()  # kill -9: the BashProcess's group lives on in its own session
     assert alive(pid)
+    daemon.extra = ("--on-restart", "clean")  # (the default re-adopts: test_readopt.py)
     daemon.start()
     assert not alive(pid)  # recovery ran before the daemon listened
     assert applications() == {}

@@ -198,6 +198,7 @@ def test_leftovers_are_listed_and_cleaned_with_the_command_given(daemon, tmp_pat
         }}""")
     assert run("sfstart", HOST, "dead", app).returncode == 0
     daemon.kill()
+    daemon.extra = ("--on-restart", "clean")  # (the default would re-adopt it)
     daemon.start()  # recovery runs the terminateScript: it refuses (no allow file), left
     assert made.exists()
     listed = run("sfdiagnostics", HOST, "--leftovers", "--json")
