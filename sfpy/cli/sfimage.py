@@ -143,52 +143,16 @@ def _emit(data: Any) -> None:
 
 
 def _params(args: argparse.Namespace, config: Any) -> Any:
-    from dataclasses import replace
+    from sfpy.images.request import make_params
 
-    from sfpy.images import groups as group_files
-    from sfpy.images.errors import ParameterError
-    from sfpy.images.params import ImageParams, PlacedFile, size_bytes, ssh_key
-
-    dist = config.distribution
-    changes: dict[str, Any] = {}
-    for option, attr in (("suite", "suite"), ("variant", "variant"),
-                         ("architecture", "architecture"), ("mirror", "mirror"),
-                         ("kernel_package", "kernel_package")):
-        value = getattr(args, option)
-        if value is not None:
-            changes[attr] = value
-    if args.architecture and args.kernel_package is None:
-        changes["kernel_package"] = f"linux-image-cloud-{args.architecture}"
-    if args.components:
-        changes["components"] = tuple(c for c in args.components.split(",") if c)
-    if args.no_kernel:
-        changes["kernel_package"] = ""
-    dist = replace(dist, **changes)
-    known = group_files.load([*config.group_directories, *args.groups_dir])
-    group_names, group_packages = group_files.resolve(args.group, known)
-    packages = sorted({p.strip() for item in args.package for p in item.split(",") if p.strip()})
-    keys = []
-    for path in args.ssh_key:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                keys += [ssh_key(line) for line in handle if line.strip()
-                         and not line.startswith("#")]
-        except OSError as error:
-            raise ParameterError(f"--ssh-key {path}: {error.strerror}") from None
-    password = args.root_password_hash
-    if args.root_password_hash_file:
-        try:
-            with open(args.root_password_hash_file, encoding="utf-8") as handle:
-                password = handle.read().strip()
-        except OSError as error:
-            raise ParameterError(f"--root-password-hash-file: {error.strerror}") from None
-    return ImageParams(
-        distribution=dist, builder=args.builder or config.builder,
-        groups=tuple(group_names), group_packages=tuple(group_packages),
-        packages=tuple(packages), files=tuple(PlacedFile.parse(f) for f in args.file),
-        ssh_keys=tuple(keys), root_password_hash=password or None,
-        hostname=args.hostname or config.hostname, format=args.format,
-        size=size_bytes(args.size) if args.size else None).check()
+    return make_params(
+        config, groups=args.group, packages=args.package, files=args.file,
+        ssh_key_files=args.ssh_key, password_hash=args.root_password_hash,
+        password_hash_file=args.root_password_hash_file, hostname=args.hostname,
+        format=args.format, size=args.size, builder=args.builder, suite=args.suite,
+        variant=args.variant, architecture=args.architecture, components=args.components,
+        mirror=args.mirror, kernel_package=args.kernel_package, no_kernel=args.no_kernel,
+        group_directories=args.groups_dir)
 
 
 def _build(args: argparse.Namespace, config: Any, store: Any) -> int:

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sfpy.images import builders as builder_registry
@@ -52,7 +52,8 @@ def guest_spec(params: ImageParams, out: str) -> dict[str, Any]:
 def build_image(store: Store, params: ImageParams, builder: Builder, *,
                 apt_cache: str | None = None, progress: Progress | None = None,
                 source_date_epoch: str | None = None, quota: int | None = None,
-                log: logging.Logger | None = None) -> tuple[Image, bool]:
+                log: logging.Logger | None = None,
+                stop: Callable[[float], bool] | None = None) -> tuple[Image, bool]:
     """The image of ``params``: (image, True) when built now, (image, False) from the store."""
     key, image = lookup(store, params, builder)
     if image is not None:
@@ -69,7 +70,7 @@ def build_image(store: Store, params: ImageParams, builder: Builder, *,
         progress.note(f"another build of image {key[:12]} is running (pid {holder or '?'}): "
                       "waiting for it")
 
-    with store.lock(key, on_wait=waiting):
+    with store.lock(key, on_wait=waiting, stop=stop):
         image = store.find(key)
         if image is not None:  # built by the one we waited for
             store.touch(image)

@@ -82,21 +82,22 @@ if [ -n "$host" ]; then
     echo "127.0.1.1	$host" >>/etc/hosts 2>/dev/null || true
   fi
 fi
-if [ -z "$dev" ] || [ ! -e "/sys/class/net/$dev" ]; then
-  # wait up to 20 s for the named device (or the first one that is not lo) to appear
-  n=0
-  while [ $n -lt 40 ]; do
-    if [ -n "$dev" ] && [ -e "/sys/class/net/$dev" ]; then break; fi
-    if [ -z "$dev" ]; then
-      for d in /sys/class/net/*; do
-        d="${d##*/}"; [ "$d" = lo ] || { dev="$d"; break; }
-      done
-      [ -n "$dev" ] && break
-    fi
-    n=$((n + 1)); sleep 0.5
-  done
+# wait up to 30 s for the named device; after 10 s take the first one that is not lo (the
+# kernel may name it otherwise: enX0 under Xen with predictable names, ens3 under QEMU)
+wanted="$dev"; n=0; dev=
+while [ $n -lt 60 ]; do
+  if [ -n "$wanted" ] && [ -e "/sys/class/net/$wanted" ]; then dev="$wanted"; break; fi
+  if [ -z "$wanted" ] || [ $n -ge 20 ]; then
+    for d in /sys/class/net/*; do
+      d="${d##*/}"; if [ "$d" != lo ] && [ -e "/sys/class/net/$d" ]; then dev="$d"; break; fi
+    done
+    [ -n "$dev" ] && break
+  fi
+  n=$((n + 1)); sleep 0.5
+done
+if [ -z "$dev" ]; then
+  say "no network device ${wanted:-found} (have: $(ls /sys/class/net | tr '\n' ' '))"; exit 1
 fi
-if [ -z "$dev" ] || [ ! -e "/sys/class/net/$dev" ]; then say "no network device ${dev:-found}"; exit 1; fi
 ip link set dev lo up
 ip link set dev "$dev" up
 case "$auto" in
@@ -216,9 +217,9 @@ def fstab() -> str:
     return (
         "# sfpy image: found by label, so one image boots as /dev/xvda1 (Xen) and /dev/vda (QEMU)\n"
         f"LABEL={ROOT_LABEL}\t/\text4\tdefaults,errors=remount-ro\t0\t0\n"
-        "# swap: a volume labelled sfpy-swap if there is one; sfpy-guest-network also turns on\n"
-        "# any unlabelled swap device (storage backends make swap with a plain mkswap)\n"
-        f"LABEL={SWAP_LABEL}\tnone\tswap\tsw,nofail,x-systemd.device-timeout=5s\t0\t0\n"
+        "# swap: sfpy-guest-network turns on every swap device at boot, labelled sfpy-swap or\n"
+        "# not (storage backends make swap with a plain mkswap; xvda2 under Xen, vdb under QEMU)\n"
+        f"LABEL={SWAP_LABEL}\tnone\tswap\tsw,noauto\t0\t0\n"
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import IO
 
 _GET = re.compile(r"^Get:\d+ \S+ \S+ \S+ (\S+) .*\[([0-9.,]+) ([kMG]?B)\]")
@@ -35,12 +36,14 @@ class Progress(logging.Handler):
     """Counts and shows (see the module docstring). ``quiet``: only the log file."""
 
     def __init__(self, log_path: str | None, stream: IO[str] | None = None,
-                 quiet: bool = False, interval: float = 2.0) -> None:
+                 quiet: bool = False, interval: float = 2.0,
+                 sink: Callable[[str], None] | None = None) -> None:
         super().__init__(logging.DEBUG)
         self.began = time.monotonic()
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.interval = interval
+        self.sink = sink  # also told every status line (a component's log)
         self.phase = "starting"
         self.fetched_packages = 0
         self.fetched_bytes = 0
@@ -98,15 +101,20 @@ class Progress(logging.Handler):
 
     def show(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.quiet or (not force and now - self._last < self.interval):
+        if (self.quiet and self.sink is None) or (not force and now - self._last < self.interval):
             return
         self._last = now
-        print(f"sfimage: {self.status()}", file=self.stream, flush=True)
+        if self.sink is not None:
+            self.sink(self.status())
+        if not self.quiet:
+            print(f"sfimage: {self.status()}", file=self.stream, flush=True)
 
     def note(self, text: str) -> None:
         """A line of our own, in the log and on stderr."""
         if self._log is not None:
             self._log.write(f"sfimage: {text}\n")
+        if self.sink is not None:
+            self.sink(text)
         if not self.quiet:
             print(f"sfimage: [{time.monotonic() - self.began:6.1f}s] {text}", file=self.stream,
                   flush=True)

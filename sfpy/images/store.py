@@ -164,8 +164,11 @@ class Store:
     # -- locks ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, key: str, *, wait: bool = True,
-             on_wait: Callable[[str], None] | None = None) -> Iterator[bool]:
-        """Hold the lock of ``key``. ``wait`` false: yields False at once if it is held."""
+             on_wait: Callable[[str], None] | None = None,
+             stop: Callable[[float], bool] | None = None) -> Iterator[bool]:
+        """Hold the lock of ``key``. ``wait`` false: yields False at once if it is held.
+        ``stop(seconds)``: waits that long and says whether to give up waiting (a component's
+        cancelled step); the wait then raises :class:`ImageError`."""
         os.makedirs(self.locks_dir, exist_ok=True)
         path = os.path.join(self.locks_dir, f"{key}.lock")
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -181,7 +184,17 @@ class Store:
                 if on_wait is not None:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                     on_wait(holder)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                if stop is None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                else:
+                    while True:
+                        try:
+                            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                            break
+                        except BlockingIOError:
+                            if stop(0.5):
+                                raise ImageError(
+                                    f"stopped waiting for the build of {key[:12]}") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield True
