@@ -57,7 +57,8 @@ class ImageBuilder(Prim):
         return list(value)
 
     def deploy(self) -> None:
-        from sfpy.images import builders, config as configuration
+        from sfpy.images import builders
+        from sfpy.images import config as configuration
         from sfpy.images.build import build_image, lookup
         from sfpy.images.progress import Progress
         from sfpy.images.request import make_params

@@ -33,6 +33,10 @@ from sfpy.images.params import ImageParams
 
 #: Hook command for mmdebstrap: constant text, every value comes from the environment.
 CUSTOMIZE_HOOK = '"$SFPY_IMAGE_PYTHON" -m sfpy.images.guest "$1"'
+#: Before the kernel's package builds its initramfs: interfaces keep their kernel names (eth0,
+#: as ip= names them) in the initramfs too.
+NAMES_HOOK = ('mkdir -p "$1/etc/systemd/network" && '
+              'ln -sf /dev/null "$1/etc/systemd/network/99-default.link"')
 #: Apt cache hooks (mmdebstrap's documented recipe, with the directory from the environment).
 CACHE_IN_HOOK = ('mkdir -p "$1/var/cache/apt/archives" && '
                  'find "$SFPY_APT_CACHE" -maxdepth 1 -name "*.deb" '
@@ -127,7 +131,8 @@ class MmdebstrapBuilder:
         if job.apt_cache:
             argv += ["--skip=essential/unlink", f"--setup-hook={CACHE_IN_HOOK}",
                      f"--customize-hook={CACHE_OUT_HOOK}"]
-        argv += [f"--customize-hook={CUSTOMIZE_HOOK}", d.suite, job.target, d.mirror]
+        argv += [f"--essential-hook={NAMES_HOOK}", f"--customize-hook={CUSTOMIZE_HOOK}",
+                 d.suite, job.target, d.mirror]
         return argv
 
     def build(self, job: BuildJob) -> None:
@@ -178,6 +183,11 @@ class DebootstrapBuilder:
             os.makedirs(job.apt_cache, exist_ok=True)
             argv.append(f"--cache-dir={os.path.abspath(job.apt_cache)}")
         job.run([*argv, d.suite, tree, d.mirror], label="debootstrap", env=env).check()
+        # before the kernel's package builds its initramfs (as mmdebstrap's essential hook)
+        os.makedirs(guest.inside(tree, "/etc/systemd/network"), exist_ok=True)
+        link = guest.inside(tree, "/etc/systemd/network/99-default.link")
+        if not os.path.lexists(link):
+            os.symlink("/dev/null", link)
         policy = guest.inside(tree, "/usr/sbin/policy-rc.d")
         os.makedirs(os.path.dirname(policy), exist_ok=True)
         with open(policy, "w", encoding="utf-8") as handle:

@@ -82,12 +82,12 @@ if [ -n "$host" ]; then
     echo "127.0.1.1	$host" >>/etc/hosts 2>/dev/null || true
   fi
 fi
-# wait up to 30 s for the named device; after 10 s take the first one that is not lo (the
+# wait up to 30 s for the named device; after 2 s take the first one that is not lo (the
 # kernel may name it otherwise: enX0 under Xen with predictable names, ens3 under QEMU)
 wanted="$dev"; n=0; dev=
 while [ $n -lt 60 ]; do
   if [ -n "$wanted" ] && [ -e "/sys/class/net/$wanted" ]; then dev="$wanted"; break; fi
-  if [ -z "$wanted" ] || [ $n -ge 20 ]; then
+  if [ -z "$wanted" ] || [ $n -ge 4 ]; then
     for d in /sys/class/net/*; do
       d="${d##*/}"; if [ "$d" != lo ] && [ -e "/sys/class/net/$d" ]; then dev="$d"; break; fi
     done

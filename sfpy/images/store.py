@@ -263,10 +263,11 @@ class Store:
             if image.key in keep or not (old or over):
                 continue
             reason = "unused" if old else "quota"
+            last = _iso(image.last_used())
             if dry_run or self.remove(image):
                 total -= sizes[image.key]
                 removed.append({"key": image.key, "bytes": sizes[image.key], "reason": reason,
-                                "lastUsed": _iso(image.last_used())})
+                                "lastUsed": last})
         return removed
 
     # -- import and export ---------------------------------------------------------------------
