@@ -160,10 +160,11 @@ def _build(args: argparse.Namespace, config: Any, store: Any) -> int:
 
     params = _params(args, config)
     builder = builders.get(params.builder)
-    from sfpy.images.build import lookup
-
-    key, image = lookup(store, params, builder)
+    key = params.key(builder.version)
+    image = store.find(key)  # the cache-hit path: nothing heavier than the store is imported
     cached = image is not None
+    if image is not None:
+        store.touch(image)
     if image is None:
         from sfpy.images.build import build_image
         from sfpy.images.progress import Progress

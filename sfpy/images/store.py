@@ -25,17 +25,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
-import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sfpy.images.errors import ImageError, ParameterError
@@ -92,7 +87,7 @@ class Image:
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def now_iso() -> str:
@@ -203,6 +198,8 @@ class Store:
 
     # -- building ------------------------------------------------------------------------------
     def new_work_directory(self, key: str) -> str:
+        import tempfile
+
         os.makedirs(self.tmp_dir, exist_ok=True)
         return tempfile.mkdtemp(prefix=f"{key}-", dir=self.tmp_dir)
 
@@ -243,6 +240,8 @@ class Store:
                 return True
             doomed = os.path.join(self.images_dir, f".removing-{image.key}")
             os.rename(image.directory, doomed)  # gone from the store at once
+            import shutil
+
             shutil.rmtree(doomed)
             return True
 
@@ -277,6 +276,10 @@ class Store:
                     move: bool = False) -> tuple[Image, bool]:
         """Put an image file (typically one a storage backend saved) in the store, recording
         its origin. Its key is the sha256 of its content. Returns (image, new)."""
+        import hashlib
+        import shutil
+        import socket
+        from datetime import datetime
         if not os.path.isfile(path):
             raise ParameterError(f"{path} is not a file")
         name = os.path.basename(path)
@@ -339,6 +342,8 @@ class Store:
     def export(self, image: Image, destination: str) -> list[str]:
         """Copy the image to ``destination`` (a file, or a directory that receives the image
         with its kernel and ramdisk). Returns the files written."""
+        import shutil
+
         written = []
         if os.path.isdir(destination):
             for source in (image.path, image.kernel, image.ramdisk):
