@@ -413,3 +413,78 @@ def test_an_image_of_a_key_in_the_store_is_damaged_not_a_traceback(tmp_path: Pat
     (tmp_path / "images" / ("9" * 64) / "meta.json").write_text("{not json")
     with pytest.raises(ImageError, match="damaged"):
         store.find("9" * 64)
+
+
+# -- build_image with a stand-in builder (the real ones: test_image_build.py) ------------------
+class StandIn:
+    """A builder that writes a small tarball (after ``delay`` seconds) or fails half-way."""
+
+    name, version, distributions = "stand-in", "1", ("debian",)
+
+    def __init__(self, delay: float = 0.0, fail: bool = False, mount: str | None = None):
+        self.delay, self.fail, self.mount, self.calls = delay, fail, mount, 0
+
+    def missing(self):
+        return None
+
+    def build(self, job):
+        self.calls += 1
+        time.sleep(self.delay)  # stands for the long work of a real builder
+        Path(job.target).write_bytes(b"tar")
+        if self.mount:  # what a killed chroot build leaves: a bind mount in the work directory
+            inner = Path(job.work) / "chroot" / "dev"
+            inner.mkdir(parents=True)
+            subprocess.run(["mount", "--bind", self.mount, str(inner)], check=True)
+        if self.fail:
+            job.run(["false"], label="false").check()
+        (Path(job.out) / "placed.json").write_text("{}")
+
+
+def test_a_build_is_published_with_its_meta_and_found_again(tmp_path: Path):
+    from sfpy.images.build import build_image
+
+    store = Store(str(tmp_path / "store"))
+    builder = StandIn()
+    params = ImageParams(format="tar")
+    image, built = build_image(store, params, builder)
+    assert built and builder.calls == 1
+    assert image.meta["params"] == params.canonical("1") and image.format == "tar"
+    again, built = build_image(store, params, builder)
+    assert not built and again.key == image.key and builder.calls == 1
+
+
+def test_two_builds_of_one_key_at_once_build_once(tmp_path: Path):
+    import threading
+
+    from sfpy.images.build import build_image
+
+    store = Store(str(tmp_path / "store"))
+    builder = StandIn(delay=1.0)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(
+        build_image(store, ImageParams(format="tar"), builder))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert builder.calls == 1
+    assert sorted(built for _, built in results) == [False, True]
+    assert results[0][0].key == results[1][0].key
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount --bind)")
+def test_a_failed_build_leaves_nothing_in_the_store_and_no_mount(tmp_path: Path):
+    from sfpy.host.runner import CommandFailed
+    from sfpy.images.build import build_image
+
+    precious = tmp_path / "host-dev"
+    precious.mkdir()
+    (precious / "null").write_text("a host file")
+    store = Store(str(tmp_path / "store"))
+    with pytest.raises(CommandFailed):
+        build_image(store, ImageParams(format="tar"), StandIn(fail=True, mount=str(precious)))
+    assert store.images() == [] and os.listdir(store.tmp_dir) == []
+    from sfpy.images.store import mounts_under
+
+    assert mounts_under(str(tmp_path / "store")) == []
+    assert (precious / "null").read_text() == "a host file"
