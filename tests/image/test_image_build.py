@@ -18,78 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from image_support import APT_CACHE, KEY_LINE, build_args, debugfs, image_tier, sfimage
 
 from sfpy.images.store import mounts_under
 
-APT_CACHE = os.environ.get("SFPY_TEST_APT_CACHE", "/var/tmp/sfpy-image-test-apt")
-KEY_LINE = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDlxv3kB5JgctGsoxyxca78i4iQEbvTIJOBzU/cbuhZ/ "
-            "test@sfpy")
-
-
-def _lacking() -> str | None:
-    if os.geteuid() != 0:
-        return "root"
-    for tool in ("mmdebstrap", "mke2fs", "debugfs"):
-        if shutil.which(tool) is None:
-            return tool
-    return None
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-LACKING = _lacking()
-if LACKING and _ci():  # CI installs them (.ci/run): a skip there would hide a failure
-    pytestmark = [pytest.mark.image]
-
-    @pytest.fixture(autouse=True)
-    def _fail_in_ci():
-        pytest.fail(f"the image tests need {LACKING}; CI=true requires it", pytrace=False)
-else:
-    pytestmark = [pytest.mark.image, pytest.mark.skipif(
-        LACKING is not None, reason=f"image builds need {LACKING}")]
-
-
-def sfimage(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "sfpy.cli.sfimage", *args],
-                            capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"sfimage {' '.join(args)} exited {result.returncode}:\n"
-                             f"{result.stderr[-3000:]}")
-    return result
-
-
-def debugfs(image: str, request: str) -> str:
-    return subprocess.run(["debugfs", "-R", request, image], capture_output=True, text=True,
-                          check=True).stdout
-
-
-@pytest.fixture(scope="session")
-def inputs(tmp_path_factory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("image-inputs")
-    placed = folder / "placed.txt"
-    placed.write_text("placed by sfimage\n")
-    key = folder / "id.pub"
-    key.write_text(KEY_LINE + "\n")
-    return {"store": str(folder / "store"), "placed": str(placed), "key": str(key)}
-
-
-def build_args(inputs: dict[str, str], *extra: str) -> list[str]:
-    return ["build", "--store", inputs["store"], "--apt-cache", APT_CACHE, "--json",
-            "--group", "ssh-server", "--package", "less",
-            "--file", f"{inputs['placed']}:/etc/sfpy-test/placed.txt:0640",
-            "--ssh-key", inputs["key"], "--hostname", "imgtest", "--format", "img", *extra]
-
-
-@pytest.fixture(scope="session")
-def built(inputs) -> dict:
-    """The shared build (about a minute with a warm package cache)."""
-    os.makedirs(APT_CACHE, exist_ok=True)
-    result = sfimage(*build_args(inputs))
-    data = json.loads(result.stdout)
-    data["stderr"] = result.stderr
-    return data
+pytestmark = image_tier()
 
 
 def test_the_build_holds_the_group_the_package_the_file_and_the_key(built):
