@@ -53,7 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--store", metavar="DIR", help="the image store (default: the "
                         "configuration's store, else /var/lib/sfpy/images)")
     common.add_argument("--config", metavar="FILE", help="YAML configuration (default "

@@ -111,9 +111,9 @@ class MmdebstrapBuilder:
     """Debian (and derivatives) with mmdebstrap, in root mode: the host's own system is never
     touched (the chroot is in the build's private directory; hooks act on ``$1``)."""
 
-    name = "mmdebstrap"
-    version = "1"
-    distributions = ("debian", "ubuntu")
+    name: str = "mmdebstrap"
+    version: str = "1"
+    distributions: tuple[str, ...] = ("debian", "ubuntu")
 
     def missing(self) -> str | None:
         if os.geteuid() != 0:
@@ -154,9 +154,9 @@ class DebootstrapBuilder:
     guest customization, then a reproducible tar (sorted names, clamped times, numeric
     owners). Slower than mmdebstrap; here to prove the plug-in interface with a real tool."""
 
-    name = "debootstrap"
-    version = "1"
-    distributions = ("debian", "ubuntu")
+    name: str = "debootstrap"
+    version: str = "1"
+    distributions: tuple[str, ...] = ("debian", "ubuntu")
 
     def missing(self) -> str | None:
         if os.geteuid() != 0:
@@ -196,8 +196,9 @@ class DebootstrapBuilder:
         try:
             job.run(["chroot", tree, "/debootstrap/debootstrap", "--second-stage"],
                     label="debootstrap --second-stage", env=env).check()
-        finally:
-            os.unlink(policy)
+        finally:  # debootstrap may have removed it already
+            if os.path.lexists(policy):
+                os.unlink(policy)
         for directory in ("/var/cache/apt/archives", "/var/lib/apt/lists"):
             path = guest.inside(tree, directory)
             if os.path.isdir(path):

@@ -217,7 +217,7 @@ class Store:
 
     def clean_stale_work(self) -> list[str]:
         """Remove build directories left by a killed build (their lock is free)."""
-        removed = []
+        removed: list[str] = []
         try:
             names = os.listdir(self.tmp_dir)
         except FileNotFoundError:
