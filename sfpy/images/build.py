@@ -82,7 +82,10 @@ def build_image(store: Store, params: ImageParams, builder: Builder, *,
                            source_date_epoch, log)
         except BaseException:
             progress.note("build failed: removing what it made")
-            remove_tree(work)
+            try:
+                remove_tree(work)
+            except ImageError as error:  # say so, but report what made the build fail
+                progress.note(str(error))
             raise
     if quota is not None:
         removed = store.gc(unused_for=None, quota=quota, keep=(key,))

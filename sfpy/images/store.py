@@ -391,20 +391,20 @@ def remove_tree(path: str) -> None:
     delete the host's own files."""
     if not os.path.lexists(path):
         return
-    from sfpy.host.hosts import LocalHost
+    # Plain subprocess, not the host layer's runner: this is the cleanup of a build that may
+    # have been cancelled, and a cancelled step's runner starts no command. Argument lists only.
+    import subprocess
 
-    host = LocalHost()
-    try:
-        for point in mounts_under(path):
-            host.run(["umount", "--recursive", "--lazy", point], label="umount")
-        left = mounts_under(path)
-        if left:
-            raise ImageError(f"cannot remove {path}: still mounted: {', '.join(left)}")
-        result = host.run(["rm", "-rf", "--one-file-system", "--", path], label="rm")
-        if not result.ok or os.path.lexists(path):
-            raise ImageError(f"could not remove {path}: {result.describe()}")
-    finally:
-        host.close()
+    for point in mounts_under(path):
+        subprocess.run(["umount", "--recursive", "--lazy", point], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    left = mounts_under(path)
+    if left:
+        raise ImageError(f"cannot remove {path}: still mounted: {', '.join(left)}")
+    result = subprocess.run(["rm", "-rf", "--one-file-system", "--", path], check=False,
+                            capture_output=True, text=True)
+    if result.returncode != 0 or os.path.lexists(path):
+        raise ImageError(f"could not remove {path}: {result.stderr.strip()}")
 
 
 __all__ = ["Image", "Store", "mounts_under", "now_iso", "remove_tree", "write_meta"]
