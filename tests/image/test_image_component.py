@@ -4,6 +4,7 @@ a wrong parameter fails the deployment before anything is built."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,41 @@ sfConfig extends Compound {{
   image extends ImageBuilder {{ groups ["nope"]; store "{tmp_path}/store"; }}
 }}'''))
     assert not (tmp_path / "store" / "images").exists()
+
+
+class SlowStandIn:
+    """A builder whose build is a long command (``sleep``) through the host layer."""
+
+    name, version, distributions = "slow-stand-in", "1", ("debian",)
+
+    def missing(self):
+        return None
+
+    def build(self, job):
+        Path(job.target).write_bytes(b"partial")
+        job.run(["sleep", "60"], label="sleep").check()
+
+
+def test_a_build_cancelled_by_a_timeout_leaves_nothing_in_the_store(tmp_path: Path, process,
+                                                                      monkeypatch):
+    import time
+
+    monkeypatch.setenv("SFPY_IMAGES_CONFIG", str(tmp_path / "images.yaml"))
+    (tmp_path / "images.yaml").write_text("groupDirectories: []\n")
+    builders.register("slow-stand-in", SlowStandIn)
+    began = time.monotonic()
+    app = process.deploy(describe(tmp_path, f'''
+#include "org/smartfrog/sfcore/workflow/combinators/timeout.sf"
+sfConfig extends Compound {{
+  limit extends Timeout {{
+    time 2000;
+    action extends ImageBuilder {{ builder "slow-stand-in"; format "tar";
+      store "{tmp_path}/store"; }}
+  }}
+}}'''))
+    assert app.wait_terminated(30), "the Timeout did not end the build"
+    assert not app.termination_record.is_normal
+    assert "timeout" in app.termination_record.description
+    assert time.monotonic() - began < 30  # the sleep was stopped, not waited for
+    store = Store(str(tmp_path / "store"))
+    assert store.images() == [] and os.listdir(store.tmp_dir) == []
