@@ -145,7 +145,9 @@ class MmdebstrapBuilder:
             os.makedirs(job.apt_cache, exist_ok=True)
             env["SFPY_APT_CACHE"] = job.apt_cache
         job.notes["toolVersion"] = _tool_version(job, ["mmdebstrap", "--version"])
-        job.run(self.command(job), label="mmdebstrap", env=env).check()
+        result = job.run(self.command(job), label="mmdebstrap", env=env)
+        if not result.ok:
+            _fail("mmdebstrap", result)
 
 
 class DebootstrapBuilder:
@@ -182,7 +184,9 @@ class DebootstrapBuilder:
         if job.apt_cache:
             os.makedirs(job.apt_cache, exist_ok=True)
             argv.append(f"--cache-dir={os.path.abspath(job.apt_cache)}")
-        job.run([*argv, d.suite, tree, d.mirror], label="debootstrap", env=env).check()
+        result = job.run([*argv, d.suite, tree, d.mirror], label="debootstrap", env=env)
+        if not result.ok:
+            _fail("debootstrap", result)
         # before the kernel's package builds its initramfs (as mmdebstrap's essential hook)
         os.makedirs(guest.inside(tree, "/etc/systemd/network"), exist_ok=True)
         link = guest.inside(tree, "/etc/systemd/network/99-default.link")
@@ -222,6 +226,20 @@ class DebootstrapBuilder:
                      f"--mtime=@{epoch}", "--clamp-mtime",
                      "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
                      "-C", tree, "."], label="tar", env={**env, "GZIP": "-n"}).check()
+
+
+def _fail(tool: str, result: Any) -> None:
+    """Raise with what the tool said was wrong (apt's and debootstrap's ``E:`` lines, such as
+    "Unable to locate package x"), not only its last lines."""
+    from sfpy.images.errors import ImageError
+
+    if getattr(result, "cancelled", False):
+        result.check()  # the step's cancellation, as the runner reports it
+    lines = [line[3:].strip() for line in (result.stdout + "\n" + result.stderr).splitlines()
+             if line.startswith("E: ") and "failed to run" not in line
+             and not line.startswith(("E: apt-get ", "E: setup failed"))]
+    reason = "; ".join(dict.fromkeys(lines)) if lines else result.describe()
+    raise ImageError(f"{tool} failed (exit {result.exit_code}): {reason[:600]}")
 
 
 def _package_root() -> str:

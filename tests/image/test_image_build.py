@@ -66,7 +66,9 @@ def test_an_unknown_package_fails_cleanly_and_leaves_nothing(inputs, built):
     before = sorted(os.listdir(Path(inputs["store"]) / "images"))
     result = sfimage(*build_args(inputs, "--package", "sfpy-no-such-package"), check=False)
     assert result.returncode == 1
-    assert "sfpy-no-such-package" in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("sfimage: error:")]
+    assert len(error) == 1 and error[0].startswith("sfimage: error: mmdebstrap failed"), error
+    assert error[0].endswith(": Unable to locate package sfpy-no-such-package"), error
     assert "Traceback" not in result.stderr
     assert sorted(os.listdir(Path(inputs["store"]) / "images")) == before
     assert os.listdir(Path(inputs["store"]) / ".tmp") == []
