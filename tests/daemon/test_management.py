@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -149,11 +152,21 @@ def test_sflogs_shows_commands_output_and_exit_codes_and_survives_a_restart(
     follower = subprocess.Popen(command("sflogs", HOST, "logged", "--follow", "-n", "0"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=environment())
+    lines_seen: queue.Queue[str] = queue.Queue()
+    assert follower.stdout is not None
+    threading.Thread(target=lambda: [lines_seen.put(x) for x in follower.stdout], daemon=True).start()
     try:
-        assert run("sfmanage", HOST, "logged", "set", "t", "color", '"blue"').returncode == 0
-        assert follower.stdout is not None
-        line = follower.stdout.readline()  # blocks until the line comes (pytest's timeout)
-        assert "attribute color set by a client" in line
+        # The follower may subscribe after a first change: change again until it shows one.
+        deadline = time.monotonic() + 60
+        shown = ""
+        while "attribute color set by a client" not in shown:
+            assert time.monotonic() < deadline, "sflogs --follow showed no new line in 60 s"
+            changed = run("sfmanage", HOST, "logged", "set", "t", "color", '"blue"')
+            assert changed.returncode == 0, changed.stderr
+            try:
+                shown = lines_seen.get(timeout=2)
+            except queue.Empty:
+                continue
     finally:
         follower.send_signal(signal.SIGINT)
         follower.wait(30)
