@@ -176,6 +176,8 @@ class StorageBackend(Prim):
 
     def disks(self) -> list[tuple[str, str]]:
         """(target, format) of the root volume, then the swap volume."""
+        if self.volumes is None and getattr(self, "_rediscover", False):
+            self._find_again()
         if self.volumes is None:
             raise EngineError(f"{self.sf_complete_name()} has no volumes in place")
         disks = [(self.volumes.root, self.volumes.root_format)]
@@ -193,6 +195,43 @@ class StorageBackend(Prim):
 
     def start(self) -> None:
         self.put_in_place()
+
+    def adopt(self, entries: list[Any]) -> bool:
+        """After a daemon restart: take back the volumes its journal entries name when they
+        all still exist (the backend then knows its paths again, and its terminate saves
+        and deletes them as configured); any missing, or anything else still open (a
+        scratch directory, an export: start had finished, so none should be), says no and
+        the application is cleaned. Re-used volumes (``usingExistingVolumes``) have no
+        entry: they are looked up again by name, at once when the domain's name is known,
+        else when first needed (their domain tells it when it adopts)."""
+        self.deploy()  # reads the values again; makes nothing
+        if self.existing:
+            if entries:
+                return False
+            self._rediscover = True
+            if self.domain is not None or self.sf_resolve("domainName", None) is not None:
+                return self._find_again()
+            return True
+        if not entries:
+            return False  # a started backend made volumes: their record is gone
+        volumes = self._volumes_of(host_of(self), entries)
+        if volumes is None:
+            return False
+        self.volumes = volumes
+        self.sf_replace_attribute("volume", volumes.root)
+        if volumes.swap:
+            self.sf_replace_attribute("swapVolume", volumes.swap)
+        return True
+
+    def _find_again(self) -> bool:
+        """Re-used volumes, looked up again by name (True when they are there)."""
+        self._rediscover = False
+        try:
+            self.put_in_place()
+        except SfpyError as error:
+            self.log.warning("cannot take back the existing volumes: %s", error)
+            return False
+        return True
 
     def volume_name(self) -> str:
         domain = self.domain or read(self, "domainName", values.name)
@@ -223,6 +262,8 @@ class StorageBackend(Prim):
         return read(self, "scratchDirectory", values.absolute_path, tempfile.gettempdir())
 
     def terminate(self, record: TerminationRecord) -> None:
+        if self.volumes is None and getattr(self, "_rediscover", False):
+            self._find_again()  # adopted re-used volumes, not needed since
         volumes = self.volumes
         if volumes is None:
             return
@@ -266,6 +307,11 @@ class StorageBackend(Prim):
                                   caller=self.sf_complete_name())
 
     # -- per kind ------------------------------------------------------------------------------
+    def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
+        """The volumes that open journal ``entries`` name, when every one still exists
+        (None: one is missing, or an entry is not a volume of this kind)."""
+        raise NotImplementedError
+
     def _existing(self, host: Host, name: str) -> storage.Volumes:
         raise NotImplementedError
 
@@ -297,6 +343,24 @@ class LoopbackStorageBackend(StorageBackend):
         if directory is None:
             raise EngineError(f"{self.sf_complete_name()}:imageDirectory is required")
         return str(directory)
+
+    def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
+        paths = [entry.data.get("path") for entry in entries]
+        if any(entry.kind != "file" for entry in entries) or len(entries) > 2 or not all(
+                isinstance(path, str) and os.path.dirname(path) == self._directory()
+                for path in paths):
+            return None
+        root = [path for path in paths if not path.endswith("-swap.img")]
+        swap = [path for path in paths if path.endswith("-swap.img")]
+        if len(root) != 1 or len(swap) > 1:
+            return None
+        for path in paths:
+            if not host.exists(path):
+                self.log.warning("cannot take back the volumes: %s is gone", path)
+                return None
+        return storage.Volumes(root[0], swap[0] if swap else None,
+                               "qcow2" if root[0].endswith(".qcow2") else "raw",
+                               entries=[entry.id for entry in entries])
 
     def _existing(self, host: Host, name: str) -> storage.Volumes:
         return storage.loopback_existing(host, self._directory(), name)
@@ -362,6 +426,25 @@ class LVMStorageBackend(StorageBackend):
     def deploy(self) -> None:
         super().deploy()
         self._group()
+
+    def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
+        group, config, me = self._group(), self._config(), self.sf_complete_name()
+        names = [entry.data.get("volume") for entry in entries]
+        if any(entry.kind != "logical-volume" or entry.data.get("group") != group
+               for entry in entries) or len(entries) > 2:
+            return None
+        root = [name for name in names if isinstance(name, str) and not name.endswith("-swap")]
+        swap = [name for name in names if isinstance(name, str) and name.endswith("-swap")]
+        if len(root) != 1 or len(swap) > 1 or len(root) + len(swap) != len(entries):
+            return None
+        for name in names:
+            if not storage.logical_volume_exists(host, group, str(name), config, me):
+                self.log.warning("cannot take back the volumes: %s/%s is gone", group, name)
+                return None
+        return storage.Volumes(
+            storage.logical_volume_path(host, group, root[0], config, me),
+            storage.logical_volume_path(host, group, swap[0], config, me) if swap else None,
+            entries=[entry.id for entry in entries])
 
     def _existing(self, host: Host, name: str) -> storage.Volumes:
         return storage.lvm_existing(host, self._group(), name, self._config(),

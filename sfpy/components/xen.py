@@ -183,6 +183,8 @@ class XenDomain(Prim):
         if files:
             self._config_entry = files[0].id
             self.config_path = str(files[0].data.get("path"))
+            self.sf_replace_attribute("configFile", self.config_path)
+        self.sf_replace_attribute("domainState", "running")
         self.created = True
         self._watch_pending = True
         return True
