@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sfpy.components import smartdomains_values as values
-from sfpy.components.storage import StorageBackend, host_of, journal_of, read
+from sfpy.components.storage import (
+    StorageBackend,
+    finish_commands_in_flight,
+    host_of,
+    journal_of,
+    read,
+    split_commands_in_flight,
+)
 from sfpy.engine.api import EngineError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import processes, qemu
@@ -308,6 +315,7 @@ class QemuDomain(Prim):
         console's forwarding, from the file's end) resume at the first ping; terminate
         powers it down as after a start."""
         self.deploy()  # reads the values again (and tells the rebuilt backend its domain)
+        self._in_flight, entries = split_commands_in_flight(entries)
         launched = [entry for entry in entries if entry.kind == "qemu-process"]
         taps = [entry for entry in entries if entry.kind == "tap"]
         files = [entry for entry in entries if entry.kind == "file"]
@@ -349,6 +357,7 @@ class QemuDomain(Prim):
     def ping(self) -> None:
         if getattr(self, "_watch_pending", False):  # adopted: watch as start would have
             self._watch_pending = False
+            finish_commands_in_flight(self, self._in_flight)
             self._watch()
 
     def _check_memory(self, mib: int) -> None:
@@ -508,6 +517,7 @@ class QemuDomain(Prim):
     def terminate(self, record: TerminationRecord) -> None:
         if self.backend is None:
             return  # never deployed far enough to make anything
+        finish_commands_in_flight(self, getattr(self, "_in_flight", []))  # adopted, no ping
         self._stop(graceful=True)
 
 

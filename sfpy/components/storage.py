@@ -96,6 +96,32 @@ def read(component: Prim, key: str, checker: values.Checker, default: Any = None
         raise EngineError(f"{component.sf_complete_name()}:{key} {error}") from None
 
 
+def split_commands_in_flight(entries: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(``process-group`` entries, the others): a domain's liveness probe (``xl list``)
+    running when the daemon was killed leaves its command's entry open. It is no reason to
+    refuse adoption: the adopted component stops what is left of it
+    (:func:`finish_commands_in_flight`) when it first runs."""
+    groups = [entry for entry in entries if entry.kind == "process-group"]
+    return groups, [entry for entry in entries if entry.kind != "process-group"]
+
+
+def finish_commands_in_flight(component: Prim, entries: list[Any]) -> None:
+    """Stop what is left of commands a killed daemon had running (usually already gone)
+    and close their entries."""
+    from sfpy.host.journal import stop_process_group_entry
+
+    journal = journal_of(component)
+    while entries:
+        entry = entries.pop()
+        try:
+            component.log.info("%s", stop_process_group_entry(entry))
+        except SfpyError as error:
+            component.log.warning("a command of the daemon before its restart: %s", error)
+            continue
+        if journal is not None:
+            journal.done(entry.id)
+
+
 def _swap_size(value: Any) -> int:
     if value in (0, "0"):
         return 0
@@ -471,4 +497,5 @@ class LVMStorageBackend(StorageBackend):
 
 
 __all__ = ["LVMStorageBackend", "LoopbackStorageBackend", "ShellHost", "StorageBackend",
-           "host_of", "journal_of", "read"]
+           "finish_commands_in_flight", "host_of", "journal_of", "read",
+           "split_commands_in_flight"]

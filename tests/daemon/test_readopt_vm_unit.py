@@ -266,3 +266,27 @@ def test_a_qemu_domain_whose_qemu_is_gone_or_mute_refuses(
             assert qemu.running(pid, None)  # adopt only looks: the cleaner stops it next
     finally:
         qemu.kill(pid, None)
+
+
+def test_a_probe_in_flight_at_the_kill_is_taken_back_and_stopped(
+        tmp_path: Path, journal: Journal, process: Process) -> None:
+    """An ``xl list`` of the domain's liveness running when the daemon died leaves its
+    command's entry open: no reason to refuse; what is left of it is stopped."""
+    description = load_site(tmp_path, loopback(tmp_path), "XenDomain")
+    volume_files(tmp_path, journal)
+    xen_domain(tmp_path, journal)
+    hung = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        journal.add("process-group", "app:vm", {
+            "argv": ["xl", "list", "vm1"], "pid": hung.pid,
+            "create_time": processes.creation_time(hung.pid)})
+        app, = process.readopt([(description, "app")], journal.open_entries())
+        assert hung.poll() is None  # adopt only looks
+        app.sf_terminate()
+        assert app.wait_terminated(60) is not None
+        assert hung.wait(30) is not None
+        assert journal.open_entries() == []
+    finally:
+        if hung.poll() is None:
+            hung.kill()
+            hung.wait()
