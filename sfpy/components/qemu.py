@@ -16,7 +16,8 @@ Not ready in time, or QEMU gone: the start fails, QEMU is stopped and the backen
 component's log (``sflogs``). Liveness: QMP ``query-status`` every ``domainLivenessDelay``
 ms; ``domainLivenessFactor`` misses in a row terminate abnormally. Terminate: ACPI
 ``system_powerdown`` bounded by ``shutdownTimeout`` (ms), QMP ``quit``, SIGKILL; then the
-tap and the files go.
+tap and the files go. A restarted daemon takes the guest back (``adopt``) when the very
+QEMU process it journaled still runs and answers QMP.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ A backend serves one domain. The domain tells it its name when it deploys
 the volumes ``<volumeBaseName>-<domain>`` and ``…-swap``. On termination it saves the image
 (``saveImage``), then deletes the volumes unless ``keepVolumes``; when its domain failed to
 start (:meth:`StorageBackend.domain_failed`) it deletes them whatever ``keepVolumes`` says and
-saves nothing. The commands are the host layer's operations (:mod:`sfpy.host.storage`), run
+saves nothing. A restarted daemon gives a started backend its volumes back
+(:meth:`StorageBackend.adopt`) when its journal's entries name volumes that all still exist.
+The commands are the host layer's operations (:mod:`sfpy.host.storage`), run
 through ``shell`` (a LAZY link to a BashShell) so they are in its log, or through the run's
 host layer when the process has one (tests give a ``RecordingHost``).
 
