@@ -374,8 +374,9 @@ class LoopbackStorageBackend(StorageBackend):
 
     def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
         paths = [entry.data.get("path") for entry in entries]
+        directory = os.path.normpath(self._directory())
         if any(entry.kind != "file" for entry in entries) or len(entries) > 2 or not all(
-                isinstance(path, str) and os.path.dirname(path) == self._directory()
+                isinstance(path, str) and os.path.dirname(os.path.normpath(path)) == directory
                 for path in paths):
             return None
         root = [path for path in paths if not path.endswith("-swap.img")]
