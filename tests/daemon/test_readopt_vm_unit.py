@@ -290,3 +290,53 @@ def test_a_probe_in_flight_at_the_kill_is_taken_back_and_stopped(
         if hung.poll() is None:
             hung.kill()
             hung.wait()
+
+
+@pytest.mark.parametrize("asynch", [False, True])
+def test_a_parallel_site_is_rebuilt_with_its_actions_and_adopted(
+        tmp_path: Path, journal: Journal, process: Process, asynch: bool) -> None:
+    """The test site's shape: a Parallel of nodes (its domains start side by side), each a
+    storage backend and a domain. Its actions were all created once it had started."""
+    for folder in ("images", "scratch", "cfg", "xl"):
+        (tmp_path / folder).mkdir()
+    text = f"""
+        #include "org/smartfrog/components.sf"
+        #include "org/smartfrog/services/shellscript/components.sf"
+        #include "org/smartfrog/sfcore/workflow/combinators/parallel.sf"
+        #include "ch/cern/openlab/smartdomains/components.sf"
+        sfConfig extends Parallel {{
+          sfLivenessDelay 0; asynchCreateChild {str(asynch).lower()};
+          node extends Compound {{
+            myShell extends BashShell {{ envProperties ["PATH={PATH}",
+              "SFPY_XL_STATE={tmp_path}/xl"]; }}
+            disk extends LoopbackStorageBackend {{ shell LAZY ATTRIB myShell;
+              imageDirectory "{tmp_path}/images"; baseImage "{tmp_path}/base.tar.gz";
+              scratchDirectory "{tmp_path}/scratch"; volumeSize "64M"; swapSize "16m"; }}
+            vm extends XenDomain {{ shell LAZY ATTRIB myShell; storageBackend LAZY ATTRIB disk;
+              domainName "vm1"; hostname "vm1.example.org"; ip "10.1.2.3";
+              netmask "255.255.0.0"; kernel "{tmp_path}/vmlinuz"; memory 64;
+              configDirectory "{tmp_path}/cfg"; }}
+          }}
+        }}"""
+    (tmp_path / "site.sf").write_text(text, encoding="utf-8")
+    description = load(str(tmp_path / "site.sf"))
+    root = tmp_path / "images" / "xen-domain-vm1.img"
+    root.write_bytes(b"volume")
+    journal.add("file", "app:node:disk", {"path": str(root)})
+    import json
+    import time
+
+    (tmp_path / "xl" / "vm1.json").write_text(json.dumps(
+        {"name": "vm1", "domid": 3, "memory": 64, "vcpus": 1, "started": time.time()}))
+    journal.add("xen-domain", "app:node:vm", {"name": "vm1", "xl": "xl"})
+    if asynch:
+        with pytest.raises(AdoptionRefused, match="app cannot take back"):
+            process.readopt([(description, "app")], journal.open_entries())
+        return
+    app, = process.readopt([(description, "app")], journal.open_entries())
+    assert app.sf_resolve("node:vm").state is State.STARTED
+    assert app.sf_resolve("node:disk").disks() == [(str(root), "raw")]
+    app.sf_terminate()
+    assert app.wait_terminated(60) is not None
+    assert not root.exists() and not (tmp_path / "xl" / "vm1.json").exists()
+    assert journal.open_entries() == []
