@@ -16,17 +16,26 @@ Not ready in time, or QEMU gone: the start fails, QEMU is stopped and the backen
 component's log (``sflogs``). Liveness: QMP ``query-status`` every ``domainLivenessDelay``
 ms; ``domainLivenessFactor`` misses in a row terminate abnormally. Terminate: ACPI
 ``system_powerdown`` bounded by ``shutdownTimeout`` (ms), QMP ``quit``, SIGKILL; then the
-tap and the files go.
+tap and the files go. A restarted daemon takes the guest back (``adopt``) when the very
+QEMU process it journaled still runs and answers QMP.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from sfpy.components import smartdomains_values as values
-from sfpy.components.storage import StorageBackend, host_of, journal_of, read
+from sfpy.components.storage import (
+    StorageBackend,
+    finish_commands_in_flight,
+    host_of,
+    journal_of,
+    read,
+    split_commands_in_flight,
+)
 from sfpy.engine.api import EngineError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import processes, qemu
@@ -292,10 +301,65 @@ class QemuDomain(Prim):
             self.backend.domain_failed()
             self._stop_now()
             raise
+        self._watch()
+
+    def _watch(self) -> None:
         if read(self, "domainLivenessCheck", values.boolean, True):
             delay = read(self, "domainLivenessDelay", _positive, 2000) / 1000
             self.factor = read(self, "domainLivenessFactor", _positive, 3)
             self.schedule_every(delay, self._check_alive)
+
+    def adopt(self, entries: list[Any]) -> bool:
+        """After a daemon restart: take the guest back when the QEMU process of its
+        ``qemu-process`` entry (pid and start time) still runs and its QMP monitor answers
+        with a live run state; its tap and file entries belong to it. Liveness (and the
+        console's forwarding, from the file's end) resume at the first ping; terminate
+        powers it down as after a start."""
+        self.deploy()  # reads the values again (and tells the rebuilt backend its domain)
+        self._in_flight, entries = split_commands_in_flight(entries)
+        launched = [entry for entry in entries if entry.kind == "qemu-process"]
+        taps = [entry for entry in entries if entry.kind == "tap"]
+        files = [entry for entry in entries if entry.kind == "file"]
+        if (len(launched) != 1 or len(taps) > 1 or len(launched) + len(taps) + len(files)
+                != len(entries) or bool(taps) != (self.network == "bridge")):
+            return False
+        kinds = {path: kind for kind, path in self.files.items()}
+        if any(kinds.get(entry.data.get("path")) is None for entry in files):
+            return False  # not a file of this guest's (a KVM probe's: start did not end)
+        data = launched[0].data
+        pid, created = data.get("pid"), data.get("create_time")
+        if (not isinstance(pid, int) or not isinstance(created, (int, float))
+                or data.get("qmp") != self.files["qmp"] or not qemu.running(pid, created)):
+            return False
+        try:
+            state = qemu.status(self.files["qmp"], timeout=qemu.QMP_TIMEOUT)
+        except qemu.QmpError as error:
+            self.log.warning("domain %s: cannot take it back: %s", self.domain_name, error)
+            return False
+        if state in DEAD_STATES:
+            return False
+        self.pid, self.create_time, self.launched = pid, float(created), True
+        self._entry = launched[0].id
+        self._tap_entry = taps[0].id if taps else None
+        self._file_entries = {kinds[entry.data["path"]]: entry.id for entry in files}
+        try:  # forwarding resumes after what the console held before the restart
+            self._console_offset = os.path.getsize(self.files["console.log"])
+        except OSError:
+            self._console_offset = 0
+        for key, value in (("configFile", self.files["args"]),
+                           ("consoleLog", self.files["console.log"]),
+                           ("qmpSocket", self.files["qmp"]), ("pid", pid)):
+            self.sf_replace_attribute(key, value)
+        ready = self.sf_resolve("readyPattern", None) is not None
+        self.sf_replace_attribute("domainState", "ready" if ready else "running")
+        self._watch_pending = True
+        return True
+
+    def ping(self) -> None:
+        if getattr(self, "_watch_pending", False):  # adopted: watch as start would have
+            self._watch_pending = False
+            finish_commands_in_flight(self, self._in_flight)
+            self._watch()
 
     def _check_memory(self, mib: int) -> None:
         import psutil
@@ -454,6 +518,7 @@ class QemuDomain(Prim):
     def terminate(self, record: TerminationRecord) -> None:
         if self.backend is None:
             return  # never deployed far enough to make anything
+        finish_commands_in_flight(self, getattr(self, "_in_flight", []))  # adopted, no ping
         self._stop(graceful=True)
 
 

@@ -8,7 +8,9 @@ A backend serves one domain. The domain tells it its name when it deploys
 the volumes ``<volumeBaseName>-<domain>`` and ``…-swap``. On termination it saves the image
 (``saveImage``), then deletes the volumes unless ``keepVolumes``; when its domain failed to
 start (:meth:`StorageBackend.domain_failed`) it deletes them whatever ``keepVolumes`` says and
-saves nothing. The commands are the host layer's operations (:mod:`sfpy.host.storage`), run
+saves nothing. A restarted daemon gives a started backend its volumes back
+(:meth:`StorageBackend.adopt`) when its journal's entries name volumes that all still exist.
+The commands are the host layer's operations (:mod:`sfpy.host.storage`), run
 through ``shell`` (a LAZY link to a BashShell) so they are in its log, or through the run's
 host layer when the process has one (tests give a ``RecordingHost``).
 
@@ -96,6 +98,32 @@ def read(component: Prim, key: str, checker: values.Checker, default: Any = None
         raise EngineError(f"{component.sf_complete_name()}:{key} {error}") from None
 
 
+def split_commands_in_flight(entries: list[Any]) -> tuple[list[Any], list[Any]]:
+    """(``process-group`` entries, the others): a domain's liveness probe (``xl list``)
+    running when the daemon was killed leaves its command's entry open. It is no reason to
+    refuse adoption: the adopted component stops what is left of it
+    (:func:`finish_commands_in_flight`) when it first runs."""
+    groups = [entry for entry in entries if entry.kind == "process-group"]
+    return groups, [entry for entry in entries if entry.kind != "process-group"]
+
+
+def finish_commands_in_flight(component: Prim, entries: list[Any]) -> None:
+    """Stop what is left of commands a killed daemon had running (usually already gone)
+    and close their entries."""
+    from sfpy.host.journal import stop_process_group_entry
+
+    journal = journal_of(component)
+    while entries:
+        entry = entries.pop()
+        try:
+            component.log.info("%s", stop_process_group_entry(entry))
+        except SfpyError as error:
+            component.log.warning("a command of the daemon before its restart: %s", error)
+            continue
+        if journal is not None:
+            journal.done(entry.id)
+
+
 def _swap_size(value: Any) -> int:
     if value in (0, "0"):
         return 0
@@ -176,6 +204,8 @@ class StorageBackend(Prim):
 
     def disks(self) -> list[tuple[str, str]]:
         """(target, format) of the root volume, then the swap volume."""
+        if self.volumes is None and getattr(self, "_rediscover", False):
+            self._find_again()
         if self.volumes is None:
             raise EngineError(f"{self.sf_complete_name()} has no volumes in place")
         disks = [(self.volumes.root, self.volumes.root_format)]
@@ -193,6 +223,43 @@ class StorageBackend(Prim):
 
     def start(self) -> None:
         self.put_in_place()
+
+    def adopt(self, entries: list[Any]) -> bool:
+        """After a daemon restart: take back the volumes its journal entries name when they
+        all still exist (the backend then knows its paths again, and its terminate saves
+        and deletes them as configured); any missing, or anything else still open (a
+        scratch directory, an export: start had finished, so none should be), says no and
+        the application is cleaned. Re-used volumes (``usingExistingVolumes``) have no
+        entry: they are looked up again by name, at once when the domain's name is known,
+        else when first needed (their domain tells it when it adopts)."""
+        self.deploy()  # reads the values again; makes nothing
+        if self.existing:
+            if entries:
+                return False
+            self._rediscover = True
+            if self.domain is not None or self.sf_resolve("domainName", None) is not None:
+                return self._find_again()
+            return True
+        if not entries:
+            return False  # a started backend made volumes: their record is gone
+        volumes = self._volumes_of(host_of(self), entries)
+        if volumes is None:
+            return False
+        self.volumes = volumes
+        self.sf_replace_attribute("volume", volumes.root)
+        if volumes.swap:
+            self.sf_replace_attribute("swapVolume", volumes.swap)
+        return True
+
+    def _find_again(self) -> bool:
+        """Re-used volumes, looked up again by name (True when they are there)."""
+        self._rediscover = False
+        try:
+            self.put_in_place()
+        except SfpyError as error:
+            self.log.warning("cannot take back the existing volumes: %s", error)
+            return False
+        return True
 
     def volume_name(self) -> str:
         domain = self.domain or read(self, "domainName", values.name)
@@ -223,6 +290,8 @@ class StorageBackend(Prim):
         return read(self, "scratchDirectory", values.absolute_path, tempfile.gettempdir())
 
     def terminate(self, record: TerminationRecord) -> None:
+        if self.volumes is None and getattr(self, "_rediscover", False):
+            self._find_again()  # adopted re-used volumes, not needed since
         volumes = self.volumes
         if volumes is None:
             return
@@ -266,6 +335,11 @@ class StorageBackend(Prim):
                                   caller=self.sf_complete_name())
 
     # -- per kind ------------------------------------------------------------------------------
+    def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
+        """The volumes that open journal ``entries`` name, when every one still exists
+        (None: one is missing, or an entry is not a volume of this kind)."""
+        raise NotImplementedError
+
     def _existing(self, host: Host, name: str) -> storage.Volumes:
         raise NotImplementedError
 
@@ -297,6 +371,25 @@ class LoopbackStorageBackend(StorageBackend):
         if directory is None:
             raise EngineError(f"{self.sf_complete_name()}:imageDirectory is required")
         return str(directory)
+
+    def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
+        paths = [entry.data.get("path") for entry in entries]
+        directory = os.path.normpath(self._directory())
+        if any(entry.kind != "file" for entry in entries) or len(entries) > 2 or not all(
+                isinstance(path, str) and os.path.dirname(os.path.normpath(path)) == directory
+                for path in paths):
+            return None
+        root = [path for path in paths if not path.endswith("-swap.img")]
+        swap = [path for path in paths if path.endswith("-swap.img")]
+        if len(root) != 1 or len(swap) > 1:
+            return None
+        for path in paths:
+            if not host.exists(path):
+                self.log.warning("cannot take back the volumes: %s is gone", path)
+                return None
+        return storage.Volumes(root[0], swap[0] if swap else None,
+                               "qcow2" if root[0].endswith(".qcow2") else "raw",
+                               entries=[entry.id for entry in entries])
 
     def _existing(self, host: Host, name: str) -> storage.Volumes:
         return storage.loopback_existing(host, self._directory(), name)
@@ -363,6 +456,25 @@ class LVMStorageBackend(StorageBackend):
         super().deploy()
         self._group()
 
+    def _volumes_of(self, host: Host, entries: list[Any]) -> storage.Volumes | None:
+        group, config, me = self._group(), self._config(), self.sf_complete_name()
+        names = [entry.data.get("volume") for entry in entries]
+        if any(entry.kind != "logical-volume" or entry.data.get("group") != group
+               for entry in entries) or len(entries) > 2:
+            return None
+        root = [name for name in names if isinstance(name, str) and not name.endswith("-swap")]
+        swap = [name for name in names if isinstance(name, str) and name.endswith("-swap")]
+        if len(root) != 1 or len(swap) > 1 or len(root) + len(swap) != len(entries):
+            return None
+        for name in names:
+            if not storage.logical_volume_exists(host, group, str(name), config, me):
+                self.log.warning("cannot take back the volumes: %s/%s is gone", group, name)
+                return None
+        return storage.Volumes(
+            storage.logical_volume_path(host, group, root[0], config, me),
+            storage.logical_volume_path(host, group, swap[0], config, me) if swap else None,
+            entries=[entry.id for entry in entries])
+
     def _existing(self, host: Host, name: str) -> storage.Volumes:
         return storage.lvm_existing(host, self._group(), name, self._config(),
                                     self.sf_complete_name())
@@ -388,4 +500,5 @@ class LVMStorageBackend(StorageBackend):
 
 
 __all__ = ["LVMStorageBackend", "LoopbackStorageBackend", "ShellHost", "StorageBackend",
-           "host_of", "journal_of", "read"]
+           "finish_commands_in_flight", "host_of", "journal_of", "read",
+           "split_commands_in_flight"]

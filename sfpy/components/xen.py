@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sfpy.components import smartdomains_values as values
-from sfpy.components.storage import StorageBackend, host_of, journal_of, read
+from sfpy.components.storage import (
+    StorageBackend,
+    finish_commands_in_flight,
+    host_of,
+    journal_of,
+    read,
+    split_commands_in_flight,
+)
 from sfpy.engine.api import ABSENT, EngineError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import xl
@@ -173,6 +180,7 @@ class XenDomain(Prim):
         (its ``xen-domain`` entry, and its configuration file's); the liveness checks begin
         at the first ping."""
         self.deploy()  # reads the values again (and tells the rebuilt backend its domain)
+        self._in_flight, entries = split_commands_in_flight(entries)
         domains = [entry for entry in entries if entry.kind == "xen-domain"]
         files = [entry for entry in entries if entry.kind == "file"]
         if len(domains) != 1 or len(domains) + len(files) != len(entries) or len(files) > 1:
@@ -183,6 +191,8 @@ class XenDomain(Prim):
         if files:
             self._config_entry = files[0].id
             self.config_path = str(files[0].data.get("path"))
+            self.sf_replace_attribute("configFile", self.config_path)
+        self.sf_replace_attribute("domainState", "running")
         self.created = True
         self._watch_pending = True
         return True
@@ -190,6 +200,7 @@ class XenDomain(Prim):
     def ping(self) -> None:
         if getattr(self, "_watch_pending", False):  # adopted: watch as start would have
             self._watch_pending = False
+            finish_commands_in_flight(self, self._in_flight)
             self._watch()
 
     def _watch(self) -> None:
@@ -222,6 +233,7 @@ class XenDomain(Prim):
         self.log.info("domain %s memory set to %d MiB", self.domain_name, mib)
 
     def terminate(self, record: TerminationRecord) -> None:
+        finish_commands_in_flight(self, getattr(self, "_in_flight", []))  # adopted, no ping
         me = self.sf_complete_name()
         journal = journal_of(self)
         problem: str | None = None

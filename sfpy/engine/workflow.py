@@ -38,7 +38,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sfpy.engine.compound import Compound
 from sfpy.engine.errors import DeploymentError, EngineError, LifecycleError
@@ -237,6 +237,29 @@ class Parallel(EventCompound):
                     target=self._create_async, args=(name, description),
                     name=f"sfpy-create-{name}", daemon=True,
                 ).start()
+
+    def adopt(self, entries: list[Any]) -> bool:
+        """After a daemon restart: with ``asynchCreateChild false`` (the default) every
+        action was created by the time the Parallel had started, so it is rebuilt with them
+        as its children (built only; each is then asked to adopt in turn). With
+        ``asynchCreateChild`` their creation may not have finished: refused (cleaned)."""
+        from sfpy.engine.deployer import build, check_description
+
+        self.deploy()
+        if entries or self.asynch:
+            return False
+        lock, process = self._sf_lifecycle, self._sf_process
+        assert lock is not None and process is not None
+        for name, description in self.actions():
+            copy = description.copy()
+            copy.eager = True
+            copy.parent = self.sf_description
+            check_description(copy, f"{self.sf_complete_name()}:{name}")
+            child = build(copy, name, self, process, lock)
+            self._sf_context[name] = child
+            self._sf_children.append(child)
+            self._any_created = True
+        return True
 
     def _create_async(self, name: str, description: ComponentDescription) -> None:
         """In a thread of its own (so the actions' long work overlaps): create one action."""

@@ -178,6 +178,9 @@ def test_xen_domain_adopts_the_domain_xl_still_lists(
     if running:
         (tmp_path / "xl" / "vm1.json").write_text(json.dumps(
             {"name": "vm1", "domid": 3, "memory": 512, "vcpus": 1, "started": time.time()}))
+    for volume in ("xen-domain-vm1.img", "xen-domain-vm1-swap.img"):  # the backend's
+        (tmp_path / "images" / volume).write_bytes(b"volume")
+        journal.add("file", "app:loop", {"path": str(tmp_path / "images" / volume)})
     config = tmp_path / "cfg" / "vm1.cfg"
     config.write_text("name = 'vm1'\n")
     journal.add("file", "app:Vm1", {"path": str(config)})
@@ -193,3 +196,4 @@ def test_xen_domain_adopts_the_domain_xl_still_lists(
     assert root.wait_terminated(60) is not None
     assert not (tmp_path / "xl" / "vm1.json").exists()  # terminate shut the domain down
     assert not config.exists() and journal.open_entries() == []
+    assert list((tmp_path / "images").iterdir()) == []  # the backend deleted its volumes
