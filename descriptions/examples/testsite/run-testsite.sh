@@ -306,7 +306,7 @@ run "${bin}sflist" vmhost1 "$app"
 guests=()
 for console in "$work"/site/domains/*.console.log; do
     [[ -e "$console" ]] || continue
-    line="$(grep -a -m1 -o -E 'sfpy-guest(: hostname [^ ]* address [^ ]* on| hostname=[^ ]* ip=)[^ [:cntrl:]]*' "$console" || true)"
+    line="$(grep -a -m1 -o -E 'sfpy-guest(: hostname [^ ]* address [^ ]* on [^ [:cntrl:]]*| hostname=[^ ]* ip=[^ [:cntrl:]]*)' "$console" || true)"
     guests+=("$(basename "$console" .console.log): ${line:-"(no ready line)"}")
     printf '    %s\n' "${guests[-1]}" >&2
 done
