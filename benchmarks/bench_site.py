@@ -5,8 +5,8 @@ The site boots the boot kit (``site-kit.sf``, ``site-sequential-kit.sf``): what 
 is sfpy's part, not a Debian image's build or boot (the main job's own figures, with the
 Debian image, are in docs/benchmarks.md).
 
-* **parallel** — ``site-kit.sf`` as the README's main job runs it with ``--image kit``: two daemons (vmhost1 on
-  127.0.0.2, vmhost2 on 127.0.0.3), ``sfstart vmhost1 NAME site-kit.sf``; the nodes' storage and
+* **parallel** — ``site-kit.sf`` as the README's main job runs it with ``--image kit``: two
+  daemons (vmhost1 on 127.0.0.2, vmhost2 on 127.0.0.3), ``sfstart vmhost1 NAME site-kit.sf``; the nodes' storage and
   QEMU guests start side by side on both hosts, and ``sfstart`` returns when every guest's
   console shows its hostname and address. The figure is the wall time of the ``sfstart``
   command, from its launch (interpreter start, resolving the description, TLS or not) to its
