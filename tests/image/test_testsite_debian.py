@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from image_support import APT_CACHE, debugfs, image_tier
+from image_support import APT_CACHE, KEY_LINE, debugfs, image_tier
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "descriptions" / "examples" / "testsite" / "run-testsite.sh"
@@ -50,7 +50,7 @@ def _processes(marker: str) -> list[str]:
 
 
 def test_the_main_job_boots_the_site_from_a_built_debian_image(short_tmp: Path) -> None:
-    for tool in ("qemu-system-x86_64", "qemu-img", "ssh-keygen"):
+    for tool in ("qemu-system-x86_64", "qemu-img"):
         if shutil.which(tool) is None:
             pytest.skip(f"the main job needs {tool}")
     if not (BIN / "sfdaemon").exists():
@@ -58,9 +58,7 @@ def test_the_main_job_boots_the_site_from_a_built_debian_image(short_tmp: Path) 
     temp, store, keys = short_tmp / "tmp", short_tmp / "store", short_tmp / "keys"
     temp.mkdir()
     os.makedirs(APT_CACHE, exist_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "testsite-test",
-                    "-f", str(short_tmp / "id")], check=True)
-    public = (short_tmp / "id.pub").read_text().strip()
+    (short_tmp / "id.pub").write_text(KEY_LINE + "\n")
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("SFPY_TESTSITE_", "SFPY_CERT", "SFPY_KEY", "SFPY_CA"))}
     env.pop("SFPY_INSECURE", None)
@@ -83,7 +81,7 @@ def test_the_main_job_boots_the_site_from_a_built_debian_image(short_tmp: Path) 
     key, path = found.groups()
     assert path == f"{store}/images/{key}/image.img"
     # the ssh key is root's in the image the guests booted
-    assert debugfs(path, "cat /root/.ssh/authorized_keys").splitlines() == [public]
+    assert debugfs(path, "cat /root/.ssh/authorized_keys").splitlines() == [KEY_LINE]
     assert re.search(r"testsite-wn-\d{8}T\d{6}Z\.tar\.gz", out)
     assert "nothing left" in out
     assert list(temp.iterdir()) == []  # the site's folder, state, certificates: gone

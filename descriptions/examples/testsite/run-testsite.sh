@@ -94,7 +94,8 @@ missing_packages() {
     local -A need=([qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
                    [mke2fs]=e2fsprogs [debugfs]=e2fsprogs [pgrep]=procps [losetup]=util-linux)
     if [[ "$image" == debian ]]; then
-        need+=([mmdebstrap]=mmdebstrap [ssh-keygen]=openssh-client)
+        need+=([mmdebstrap]=mmdebstrap)
+        [[ -n "$ssh_key" ]] || need+=([ssh-keygen]=openssh-client)   # to make the key pair
     fi
     local tool packages=()
     for tool in "${!need[@]}"; do
