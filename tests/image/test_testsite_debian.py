@@ -69,7 +69,10 @@ def test_the_main_job_boots_the_site_from_a_built_debian_image(short_tmp: Path) 
                             capture_output=True, text=True, env=env, timeout=1500,
                             stdin=subprocess.DEVNULL)
     out = result.stdout
-    assert result.returncode == 0, out + result.stderr[-6000:]
+    # the script's own lines (not the daemons' logs it shows on failure) first
+    said = "\n".join(line for line in result.stderr.splitlines()
+                     if not re.match(r"\s*\d{4}-\d\d-\d\d ", line))
+    assert result.returncode == 0, f"{out}\n{said[-6000:]}\n{result.stderr[-3000:]}"
 
     # each console showed what site.sf gave its node, in the Debian image's own words
     for name, (hostname, ip) in GUESTS.items():
