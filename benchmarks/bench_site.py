@@ -1,13 +1,17 @@
 """Benchmark: the test site (descriptions/examples/testsite/) from ``sfstart`` to every guest
 ready, three ways.
 
-* **parallel** — ``site.sf`` as the README's main job runs it: two daemons (vmhost1 on
-  127.0.0.2, vmhost2 on 127.0.0.3), ``sfstart vmhost1 NAME site.sf``; the nodes' storage and
+The site boots the boot kit (``site-kit.sf``, ``site-sequential-kit.sf``): what is measured
+is sfpy's part, not a Debian image's build or boot (the main job's own figures, with the
+Debian image, are in docs/benchmarks.md).
+
+* **parallel** — ``site-kit.sf`` as the README's main job runs it with ``--image kit``: two
+  daemons (vmhost1 on 127.0.0.2, vmhost2 on 127.0.0.3), ``sfstart vmhost1 NAME site-kit.sf``; the nodes' storage and
   QEMU guests start side by side on both hosts, and ``sfstart`` returns when every guest's
   console shows its hostname and address. The figure is the wall time of the ``sfstart``
   command, from its launch (interpreter start, resolving the description, TLS or not) to its
   exit.
-* **sequential** — ``site-sequential.sf``: the same nodes under a Compound, each started when
+* **sequential** — ``site-sequential-kit.sf``: the same nodes under a Compound, each started when
   the one before is ready (what the site would cost without step 3a's long work).
 * **plain** — the same guests booted by a plain shell script that calls ``qemu-img`` and
   ``qemu-system-x86_64`` itself, with exactly the QEMU command lines the parallel run's
@@ -278,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         daemons.start()
         if "plain" in ways:  # the QEMU command lines the plain script reuses
             args_dir = work / "args"
-            run_site(daemons, TESTSITE / "site.sf", "warmup", site_dir, args_dir)
+            run_site(daemons, TESTSITE / "site-kit.sf", "warmup", site_dir, args_dir)
             for guest, (hostname, ip) in GUESTS.items():
                 moved = plain_arguments(read_args(args_dir / f"{guest}.args"), site_dir,
                                         plain_dir, guest)
@@ -291,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                     seconds = run_plain(script, plain_dir, str(kit / "rootfs.ext4"))
                     ready: dict[str, float] = {}
                 else:
-                    site = TESTSITE / ("site.sf" if way == "parallel" else "site-sequential.sf")
+                    site = TESTSITE / ("site-kit.sf" if way == "parallel"
+                                       else "site-sequential-kit.sf")
                     seconds, ready = run_site(daemons, site, f"{way}{round_}", site_dir, None)
                 figures[way].append(seconds)
                 per_guest[way].append(ready)

@@ -1,11 +1,13 @@
 """The test site (descriptions/examples/testsite/) and the README's main job that runs it.
 
 Fast: the README's first command runs the script; the site resolves to three nodes on two
-hosts with the shared defaults; one #include line switches it to XenDomain; no description
-warnings. ``integration``: run-testsite.sh end to end against XenDomain and the stand-in xl
-(the script's daemons, TLS, placement, saved image and cleanup, without QEMU). ``vm``: the
-script end to end with QEMU guests, and a daemon killed with ``kill -9`` while the site
-deploys, restarted, and nothing leaked.
+hosts with the shared defaults, each booting the Debian image its ImageBuilder makes
+(site.sf) or the boot kit (site-kit.sf); one #include line switches it to XenDomain; no
+description warnings. ``integration``: run-testsite.sh end to end against XenDomain and the
+stand-in xl (the script's daemons, TLS, placement, saved image and cleanup, without QEMU).
+``vm``: the script end to end with QEMU guests on the boot kit (fast), and a daemon killed
+with ``kill -9`` while the site deploys, restarted, and nothing leaked. The main job's Debian
+variant end to end: tests/image/test_testsite_debian.py (markers ``vm`` and ``image``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TESTSITE = REPO / "descriptions" / "examples" / "testsite"
 SCRIPT = TESTSITE / "run-testsite.sh"
+KIT_SITE = TESTSITE / "site-kit.sf"
 BIN = Path(sys.executable).parent
 STAND_INS = REPO / "tests" / "stand_ins"
 QEMU_INCLUDE = '#include "domain-qemu.sf"'
@@ -63,6 +66,9 @@ def _xen_copy(tmp_path: Path) -> Path:
 
 
 # -- fast: the description --------------------------------------------------------------------
+DEBIAN_READY = "sfpy-guest: hostname @hostname@ address @ip@/24 on eth0"
+KIT_READY = "sfpy-guest hostname=@hostname@ ip=@ip@"
+
 def test_the_readme_runs_the_testsite_script_first() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index("```sh\n") + 6:]
@@ -70,32 +76,61 @@ def test_the_readme_runs_the_testsite_script_first() -> None:
     assert first.endswith("descriptions/examples/testsite/run-testsite.sh")
 
 
-def test_the_site_is_three_nodes_on_two_hosts_started_side_by_side(tmp_path: Path) -> None:
-    env = _env(SFPY_TESTSITE_DIR=str(tmp_path / "site"), SFPY_TESTSITE_KIT="/kit")
-    tree = _sf("sfparse", "--tree", str(TESTSITE / "site.sf"), env=env)
+@pytest.mark.parametrize("image", ["debian", "kit"])
+def test_the_site_is_three_nodes_on_two_hosts_started_side_by_side(tmp_path: Path,
+                                                                  image: str) -> None:
+    env = _env(SFPY_TESTSITE_DIR=str(tmp_path / "site"), SFPY_TESTSITE_KIT="/kit",
+               SFPY_TESTSITE_SSH_KEY="/keys/id.pub", SFPY_TESTSITE_STORE="/store",
+               SFPY_TESTSITE_APT_CACHE="/apt")
+    site = TESTSITE / ("site.sf" if image == "debian" else "site-kit.sf")
+    tree = _sf("sfparse", "--tree", str(site), env=env)
     assert tree.returncode == 0, tree.stderr
     lines = tree.stdout.splitlines()
     assert lines[0] == "sfConfig: org.smartfrog.sfcore.workflow.combinators.Parallel"
     assert sum("ch.cern.openlab.smartdomains.QemuDomainImpl" in line for line in lines) == 3
     assert sum("LoopbackStorageBackendImpl" in line for line in lines) == 3
+    image_class = ("org.sfpy.images.ImageBuilder" if image == "debian"
+                   else "org.smartfrog.sfcore.prim.PrimImpl")
+    assert lines.count(f"    image: {image_class}") == 3  # one per node
 
-    text = _sf("sfparse", str(TESTSITE / "site.sf"), env=env).stdout
+    text = _sf("sfparse", str(site), env=env).stdout
     for node, host in (("ce", "vmhost1"), ("bdii", "vmhost1"), ("wn", "vmhost2")):
         body = _block(text, node)
         assert f'sfProcessHost "{host}";' in body
         hostname, ip = GUESTS[node]
         assert f'hostname "{hostname}";' in body and f'ip "{ip}";' in body
+        # the disk and the domain boot the node's image, whichever it is
+        assert "baseImage LAZY PARENT:image:path;" in body
+        assert "kernel LAZY PARENT:image:kernel;" in body
+        assert "ramdisk LAZY PARENT:image:ramdisk;" in body
         # the shared values come from the defaults, the paths from the environment
-        assert 'baseImage "/kit/rootfs.ext4";' in body and 'kernel "/kit/vmlinuz";' in body
         assert f'imageDirectory "{tmp_path}/site/images";' in body
         assert f'saveImagePath "{tmp_path}/site/saved";' in body
         assert 'network "user";' in body and 'accel "tcg";' in body
-        assert 'readyPattern "sfpy-guest hostname=@hostname@ ip=@ip@";' in body
         assert ("saveImage true;" in body) == (node == "wn")  # one image saved
+        if image == "debian":
+            assert 'groups [|"ssh-server"|];' in body and 'sshKeys [|"/keys/id.pub"|];' in body
+            assert 'format "img";' in body and 'store "/store";' in body
+            assert 'aptCache "/apt";' in body
+            assert f'readyPattern "{DEBIAN_READY}";' in body and "memory 384;" in body
+        else:
+            assert 'path "/kit/rootfs.ext4";' in body and 'kernel "/kit/vmlinuz";' in body
+            assert 'ramdisk "/kit/initrd";' in body
+            assert f'readyPattern "{KIT_READY}";' in body and "memory 128;" in body
 
-    sequential = _sf("sfparse", "--tree", str(TESTSITE / "site-sequential.sf"), env=env)
+    sequential_site = TESTSITE / ("site-sequential.sf" if image == "debian"
+                                  else "site-sequential-kit.sf")
+    sequential = _sf("sfparse", "--tree", str(sequential_site), env=env)
     assert sequential.stdout.splitlines()[0] == "sfConfig: org.smartfrog.sfcore.compound.CompoundImpl"
     assert sequential.stdout.splitlines()[1:] == lines[1:]  # the same nodes
+
+
+def test_the_debian_image_store_and_package_cache_default_to_the_configured_ones() -> None:
+    env = _env(SFPY_TESTSITE_DIR="/site", SFPY_TESTSITE_SSH_KEY="/keys/id.pub")
+    text = _sf("sfparse", str(TESTSITE / "site.sf"), env=env).stdout
+    body = _block(text, "ce")
+    # "": the ImageBuilder takes sfimage's configuration (/etc/sfpy/images.yaml, defaults)
+    assert 'store "";' in body and 'aptCache "";' in body
 
 
 def _block(text: str, node: str) -> str:
@@ -107,30 +142,41 @@ def _block(text: str, node: str) -> str:
 
 
 def test_the_saved_image_folder_can_be_set_apart(tmp_path: Path) -> None:
-    env = _env(SFPY_TESTSITE_DIR="/site", SFPY_TESTSITE_KIT="/kit", SFPY_TESTSITE_SAVE="/keep")
+    env = _env(SFPY_TESTSITE_DIR="/site", SFPY_TESTSITE_SSH_KEY="/id.pub",
+               SFPY_TESTSITE_SAVE="/keep")
     text = _sf("sfparse", str(TESTSITE / "site.sf"), env=env).stdout
     assert 'saveImagePath "/keep";' in _block(text, "wn")
 
 
-def test_a_missing_path_is_a_description_error_naming_the_variable() -> None:
-    result = _sf("sfparse", str(TESTSITE / "site.sf"), env=_env(SFPY_TESTSITE_KIT="/kit"))
+@pytest.mark.parametrize(("site", "given", "missing"), [
+    ("site.sf", {"SFPY_TESTSITE_SSH_KEY": "/id.pub"}, "SFPY_TESTSITE_DIR"),
+    ("site.sf", {"SFPY_TESTSITE_DIR": "/site"}, "SFPY_TESTSITE_SSH_KEY"),
+    ("site-kit.sf", {"SFPY_TESTSITE_DIR": "/site"}, "SFPY_TESTSITE_KIT"),
+])
+def test_a_missing_path_is_a_description_error_naming_the_variable(
+        site: str, given: dict[str, str], missing: str) -> None:
+    result = _sf("sfparse", str(TESTSITE / site), env=_env(**given))
     assert result.returncode == 3
-    assert "SFPY_TESTSITE_DIR" in result.stderr and "Traceback" not in result.stderr
+    assert missing in result.stderr and "Traceback" not in result.stderr
 
 
 def test_one_include_line_switches_the_site_to_xen(tmp_path: Path) -> None:
     copy = _xen_copy(tmp_path)
-    env = _env(SFPY_TESTSITE_DIR="/site", SFPY_TESTSITE_KIT="/kit")
+    env = _env(SFPY_TESTSITE_DIR="/site", SFPY_TESTSITE_SSH_KEY="/id.pub")
     tree = _sf("sfparse", "--tree", str(copy / "site.sf"), env=env)
     assert tree.returncode == 0, tree.stderr
     assert tree.stdout.count("ch.cern.openlab.smartdomains.XenDomainImpl") == 3
+    assert tree.stdout.count("org.sfpy.images.ImageBuilder") == 3  # the same Debian image
     assert "QemuDomain" not in tree.stdout
     text = _sf("sfparse", str(copy / "site.sf"), env=env).stdout
-    assert 'bridge "xenbr0";' in _block(text, "ce") and 'memory 128;' in _block(text, "ce")
+    assert 'bridge "xenbr0";' in _block(text, "ce") and 'memory 384;' in _block(text, "ce")
+    assert "readyPattern" not in text  # QemuDomain's; XenDomain would warn about it
 
 
-@pytest.mark.parametrize("domain", ["qemu", "xen"])
-def test_the_site_passes_sfrun_check_without_warnings(tmp_path: Path, domain: str) -> None:
+@pytest.mark.parametrize(("domain", "image"), [("qemu", "debian"), ("qemu", "kit"),
+                                               ("xen", "debian"), ("xen", "kit")])
+def test_the_site_passes_sfrun_check_without_warnings(tmp_path: Path, domain: str,
+                                                      image: str) -> None:
     """Every value checked before deployment, and no attribute a component would not read.
     (sfrun has no daemons: the check runs on a copy whose nodes all stay on this host.)"""
     kit = tmp_path / "kit"
@@ -142,13 +188,17 @@ def test_the_site_passes_sfrun_check_without_warnings(tmp_path: Path, domain: st
     if domain == "qemu":
         shutil.copytree(TESTSITE, copy)
     local = copy / "site-local.sf"
-    local.write_text('#include "site.sf"\n' + "".join(
+    top = "site.sf" if image == "debian" else "site-kit.sf"
+    local.write_text(f'#include "{top}"\n' + "".join(
         f'sfConfig:{node}:sfProcessHost "localhost";\n' for node in GUESTS))
     site = tmp_path / "site"
     for folder in ("images", "domains", "scratch", "saved"):
         (site / folder).mkdir(parents=True)
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDlxv3kB5JgctGsoxyxca78i4iQEbvTIJOBzU/cbuhZ/ t\n")
     result = _sf("sfrun", "--check", str(local),
-                 env=_env(SFPY_TESTSITE_DIR=str(site), SFPY_TESTSITE_KIT=str(kit)))
+                 env=_env(SFPY_TESTSITE_DIR=str(site), SFPY_TESTSITE_KIT=str(kit),
+                          SFPY_TESTSITE_SSH_KEY=str(key)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning" not in result.stderr.lower(), result.stderr
 
@@ -208,8 +258,8 @@ def test_the_script_runs_a_xen_site_against_the_stand_in_xl(tmp_path: Path) -> N
     keep = tmp_path / "kept"
     env = _env(SFPY_BIN=str(BIN), TMPDIR=str(temp), SFPY_TESTSITE_KIT=str(kit),
                SFPY_XL_STATE=str(xl_state), PATH=f"{STAND_INS}:{os.environ['PATH']}")
-    result = subprocess.run(["bash", str(SCRIPT), "--no-install", "--site",
-                             str(copy / "site.sf"), "--keep-image", str(keep)],
+    result = subprocess.run(["bash", str(SCRIPT), "--no-install", "--image", "kit", "--site",
+                             str(copy / "site-kit.sf"), "--keep-image", str(keep)],
                             capture_output=True, text=True, env=env, timeout=300,
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -250,7 +300,8 @@ def test_the_main_job_boots_the_site_and_leaves_nothing(short_tmp: Path, kit_dir
     network_before = _network()
     # the script runs sfpy-bootkit itself: the kit the fixture built is found in its cache
     env = _env(SFPY_BIN=str(BIN), TMPDIR=str(temp))
-    result = subprocess.run(["bash", str(SCRIPT), "--no-install"], capture_output=True,
+    result = subprocess.run(["bash", str(SCRIPT), "--no-install", "--image", "kit"],
+                            capture_output=True,
                             text=True, env=env, timeout=720, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout + result.stderr[-6000:]
     for name, (hostname, ip) in GUESTS.items():  # each console showed what site.sf gave it
@@ -337,8 +388,7 @@ def test_a_daemon_killed_while_the_site_deploys_leaks_nothing(site: _Site, kille
     network_before = _network()
     for name in HOSTS:
         site.start(name)
-    deploy = subprocess.Popen([str(BIN / "sfstart"), "vmhost1", "testsite",
-                               str(TESTSITE / "site.sf")], stdout=subprocess.PIPE,
+    deploy = subprocess.Popen([str(BIN / "sfstart"), "vmhost1", "testsite", str(KIT_SITE)], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, env=site.env)
     try:
         # every guest launched (QEMU runs) and the site not yet ready: sfstart still waits
@@ -364,7 +414,7 @@ def test_a_daemon_killed_while_the_site_deploys_leaks_nothing(site: _Site, kille
     # wn may have saved its image already: when vmhost1 died after wn was ready, vmhost2
     # terminated its part as any started domain is terminated (saveImage true)
     saved_before = set((site.site / "saved").iterdir())
-    again = _sf("sfstart", "vmhost1", "testsite", str(TESTSITE / "site.sf"), env=site.env,
+    again = _sf("sfstart", "vmhost1", "testsite", str(KIT_SITE), env=site.env,
                 timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(site.qemu()) == 3
