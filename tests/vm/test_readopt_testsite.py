@@ -16,7 +16,7 @@ from test_testsite import (  # noqa: F401 - fixtures
     BIN,
     GUESTS,
     HOSTS,
-    TESTSITE,
+    KIT_SITE,
     _loops,
     _Site,
     kit_dir,
@@ -39,7 +39,7 @@ def test_a_daemon_killed_while_the_site_runs_takes_its_guests_back(
         site: _Site, killed: str) -> None:  # noqa: F811 - the fixture
     for name in HOSTS:
         site.start(name)
-    up = _sf(site, "sfstart", "vmhost1", "testsite", str(TESTSITE / "site.sf"), timeout=600)
+    up = _sf(site, "sfstart", "vmhost1", "testsite", str(KIT_SITE), timeout=600)
     assert up.returncode == 0, up.stdout + up.stderr
     pids = {guest: [p.pid for p in site.qemu(guest)] for guest in GUESTS}
     assert all(len(found) == 1 for found in pids.values()), pids
