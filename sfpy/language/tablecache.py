@@ -64,7 +64,8 @@ def cache_dir() -> Path | None:
 def cache_key(grammar: str) -> str:
     """The cache file's name part for ``grammar`` with the running lark and Python."""
     digest = hashlib.sha256()
-    for part in (grammar, lark.__version__, "%d.%d" % sys.version_info[:2], str(FORMAT)):
+    python = "{}.{}".format(*sys.version_info[:2])
+    for part in (grammar, lark.__version__, python, str(FORMAT)):
         digest.update(part.encode("utf-8"))
         digest.update(b"\0")
     return digest.hexdigest()[:32]
