@@ -252,7 +252,7 @@ class QemuDomain(Prim):
             accel = read(self, "accel", _choice(ACCELS), "tcg")
             qemu_command = read(self, "qemuCommand", _command, "qemu-system-x86_64")
             self._check_memory(read(self, "memory", _positive))
-            host.run(["mkdir", "-p", self.directory], caller=me).check()
+            host.make_directories(self.directory, caller=me)
             if accel == "kvm":
                 probe = f"{self.directory}/{self.domain_name}.kvm-probe"
                 entry = journal.add("file", me, {"path": probe}) if journal else None
@@ -269,10 +269,9 @@ class QemuDomain(Prim):
             for kind in ("args", "console.log"):
                 if journal is not None:
                     self._file_entries[kind] = journal.add("file", me, {"path": self.files[kind]})
-            host.run(["tee", self.files["args"]], input="\n".join(argv) + "\n",
-                     caller=me).check()
-            host.run(["rm", "-f", self.files["console.log"], self.files["qmp"],
-                      self.files["pid"]], caller=me).check()
+            host.write_text(self.files["args"], "\n".join(argv) + "\n", caller=me)
+            host.remove_files([self.files["console.log"], self.files["qmp"], self.files["pid"]],
+                              caller=me)
             if journal is not None:
                 self._entry = journal.add("qemu-process", me, {
                     "name": self.domain_name, "qmp": self.files["qmp"],

@@ -31,12 +31,12 @@ from sfpy.components.shell import BashShell
 from sfpy.engine.api import EngineError, Prim, TerminationRecord
 from sfpy.errors import SfpyError
 from sfpy.host import storage
-from sfpy.host.hosts import Host
+from sfpy.host.hosts import FileOperations, Host
 from sfpy.host.runner import JournalLike, Result, ShellRunner
 from sfpy.language.references import properties as system_properties
 
 
-class ShellHost:
+class ShellHost(FileOperations):
     """A :class:`~sfpy.host.hosts.Host` whose commands go through a BashShell (its log, its
     environment — the PATH that finds ``xl`` —, its journal)."""
 
@@ -62,6 +62,9 @@ class ShellHost:
     def read_text(self, path: str) -> str:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
+
+    def _file_log(self) -> Any:
+        return self.shell.log
 
 
 def host_of(component: Prim) -> Host:

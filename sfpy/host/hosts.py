@@ -57,6 +57,66 @@ class Host(Protocol):
         """The text of a file on the host (FileNotFoundError when there is none)."""
         ...
 
+    def write_text(self, path: str, text: str, *, caller: str | None = None) -> None:
+        """Write (replace) a small file on the host: a domain's configuration. The host layer
+        does it itself, without starting a process (a ``tee`` cost a fork, an exec and a
+        journal entry on the path to a guest's launch). Journal the file first, as for any
+        file a command would make."""
+        ...
+
+    def make_directories(self, path: str, *, caller: str | None = None) -> None:
+        """``mkdir -p path``, without a process."""
+        ...
+
+    def remove_files(self, paths: Sequence[str], *, caller: str | None = None) -> None:
+        """``rm -f paths``: remove each file that exists, without a process."""
+        ...
+
+
+class FileOperations:
+    """The file operations of :class:`Host` done in this process (a host layer acting on
+    this machine mixes it in), each logged like a command, each checking the hook's step
+    first (a cancelled step makes nothing more). Small local writes, not long work: they run
+    where the hook runs."""
+
+    def _file_log(self) -> logging.Logger | logging.LoggerAdapter:
+        return logging.getLogger("sfpy.host")
+
+    def _said(self, caller: str | None, what: str, *args: Any) -> None:
+        if caller:
+            self._file_log().info("file for %s: " + what, caller, *args)
+        else:
+            self._file_log().info(what, *args)
+
+    def write_text(self, path: str, text: str, *, caller: str | None = None) -> None:
+        check(current_step())
+        self._said(caller, "write %s (%d bytes)", path, len(text.encode("utf-8")))
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise HostError(f"cannot write {path}: {error.strerror or error}") from error
+
+    def make_directories(self, path: str, *, caller: str | None = None) -> None:
+        check(current_step())
+        self._said(caller, "mkdir -p %s", path)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as error:
+            raise HostError(f"cannot make the directory {path}: {error.strerror or error}") \
+                from error
+
+    def remove_files(self, paths: Sequence[str], *, caller: str | None = None) -> None:
+        check(current_step())
+        self._said(caller, "rm -f %s", " ".join(paths))
+        for path in paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise HostError(f"cannot remove {path}: {error.strerror or error}") from error
+
 
 def _vector(argv: Sequence[str]) -> list[str]:
     if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
@@ -64,7 +124,7 @@ def _vector(argv: Sequence[str]) -> list[str]:
     return list(argv)
 
 
-class LocalHost:
+class LocalHost(FileOperations):
     """This machine, for real: commands go through a :class:`ShellRunner` (parallel, so two
     components' commands run side by side), with the run's journal when there is one."""
 
@@ -92,6 +152,9 @@ class LocalHost:
 
     def read_text(self, path: str) -> str:
         return Path(path).read_text(encoding="utf-8", errors="replace")
+
+    def _file_log(self) -> logging.Logger | logging.LoggerAdapter:
+        return self.runner.log
 
     def close(self) -> None:
         """Stop what still runs and refuse new commands."""
@@ -164,6 +227,28 @@ class RecordingHost:
             raise UnexpectedCommand(f"{self.name}: {path} exists but the test gave no text for it")
         return text
 
+    def write_text(self, path: str, text: str, *, caller: str | None = None) -> None:
+        """Recorded as the command ``["write", path]`` (the text in its options); the file
+        then exists with that text."""
+        self._file_call(["write", path], {"text": text, "caller": caller})
+        self.files[path] = text
+
+    def make_directories(self, path: str, *, caller: str | None = None) -> None:
+        """Recorded as the command ``["mkdir", "-p", path]``."""
+        self._file_call(["mkdir", "-p", path], {"caller": caller})
+        self.files.setdefault(path, None)
+
+    def remove_files(self, paths: Sequence[str], *, caller: str | None = None) -> None:
+        """Recorded as the command ``["rm", "-f", *paths]``; the files no longer exist."""
+        self._file_call(["rm", "-f", *paths], {"caller": caller})
+        for path in paths:
+            self.files.pop(path, None)
+
+    def _file_call(self, argv: list[str], options: dict[str, Any]) -> None:
+        """File operations need no table: each is recorded, and always succeeds."""
+        check(current_step())
+        self.calls.append(Call(argv, False, options))
+
     def _answer(self, argv: list[str], probe: bool, options: dict[str, Any],
                 table: Mapping[tuple[str, ...], Answer]) -> Result:
         check(current_step())
@@ -193,4 +278,5 @@ def _as_result(argv: list[str], answer: Answer) -> Result:
                     "callable")
 
 
-__all__ = ["Answer", "Call", "Host", "LocalHost", "RecordingHost", "UnexpectedCommand"]
+__all__ = ["Answer", "Call", "FileOperations", "Host", "LocalHost", "RecordingHost",
+           "UnexpectedCommand"]

@@ -23,8 +23,10 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 #: Seconds between SIGTERM and SIGKILL when a process group is stopped.
 DEFAULT_GRACE = 5.0
@@ -70,6 +72,8 @@ def running_groups() -> list[Group]:
 def creation_time(pid: int) -> float | None:
     """When process ``pid`` was created (seconds since 1970, as psutil reports it): with the
     pid it identifies a process even after the pid was reused. None if it is gone."""
+    import psutil  # here: a command that only checks a description never needs it
+
     try:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -83,6 +87,8 @@ def group_members(pgid: int) -> list[psutil.Process]:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return []
+    import psutil
+
     members = []
     for process in psutil.process_iter(["status"]):
         try:

@@ -20,7 +20,6 @@ Journal kinds (cleaners registered here): ``qemu-process`` (data: ``pid``, ``cre
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -191,6 +190,8 @@ def qmp(socket_path: str, command: str, arguments: dict[str, Any] | None = None,
         timeout: float = QMP_TIMEOUT) -> Any:
     """Run one QMP command on a fresh connection; its return value. :class:`QmpError` when
     the monitor cannot be reached in ``timeout`` seconds or refuses the command."""
+    import asyncio  # here, not at the top: sfstart imports this module to check a description
+
     from qemu.qmp import QMPClient, QMPError
 
     async def call() -> Any:

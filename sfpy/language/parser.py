@@ -22,6 +22,7 @@ from typing import Any
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from sfpy.language import tablecache
 from sfpy.language.errors import DescriptionError
 from sfpy.language.lexer import SfLexer
 from sfpy.language.model import (
@@ -654,13 +655,12 @@ def _machinery() -> tuple[_Driver, _Builder, SfLexer]:
     if _LARK is None:
         builder = _Builder(_Parser.__new__(_Parser))
         grammar = resources.files("sfpy.language").joinpath("sf.lark").read_text(encoding="utf-8")
-        lark = Lark(
-            grammar,
-            parser="lalr",
-            lexer=SfLexer,
-            transformer=builder,
-            maybe_placeholders=False,
-        )
+        def build() -> Lark:
+            return Lark(grammar, parser="lalr", lexer=SfLexer, transformer=builder,
+                        maybe_placeholders=False)
+
+        # the tables come from a per-user cache when it holds them (see tablecache)
+        lark = tablecache.load_or_build(grammar, build, lexer=SfLexer, transformer=builder)
         _LEXER = lark.parser.lexer.lexer
         _LARK, _BUILDER, _DRIVER = lark, builder, _Driver(lark)
     assert _BUILDER is not None and _LEXER is not None and _DRIVER is not None

@@ -145,6 +145,39 @@ def test_the_recording_host_honours_a_cancelled_step():
     assert host.commands == []
 
 
+def test_file_operations_start_no_process_and_are_recorded(tmp_path):
+    """write_text, make_directories and remove_files act without a command on the local
+    host (nothing in the runner's history) and are recorded as commands by the fake."""
+    host = LocalHost()
+    folder = tmp_path / "a" / "b"
+    host.make_directories(str(folder), caller="app:domain")
+    host.make_directories(str(folder))  # mkdir -p: there already is fine
+    host.write_text(str(folder / "x.args"), "qemu\n-m\n", caller="app:domain")
+    host.write_text(str(folder / "x.args"), "qemu\n", caller="app:domain")  # replaced
+    assert (folder / "x.args").read_text() == "qemu\n"
+    host.remove_files([str(folder / "x.args"), str(folder / "never-made")])
+    assert not (folder / "x.args").exists()
+    assert list(host.runner.history) == []
+    with pytest.raises(HostError, match="cannot write"):
+        host.write_text(str(tmp_path / "no" / "such" / "dir" / "f"), "x")
+
+    fake = RecordingHost()
+    fake.make_directories("/d")
+    fake.write_text("/d/x.args", "qemu\n", caller="c")
+    fake.remove_files(["/d/x.log"])
+    assert fake.commands == [["mkdir", "-p", "/d"], ["write", "/d/x.args"], ["rm", "-f", "/d/x.log"]]
+    assert fake.read_text("/d/x.args") == "qemu\n" and fake.calls[1].options["text"] == "qemu\n"
+
+
+def test_file_operations_honour_a_cancelled_step(tmp_path):
+    step = FakeStep()
+    step.cancel("Timeout fired")
+    for host in (LocalHost(), RecordingHost()):
+        with activate(step), pytest.raises(WorkCancelled):
+            host.write_text(str(tmp_path / "f"), "x")
+    assert not (tmp_path / "f").exists()
+
+
 def test_the_local_host_runs_through_its_runner(tmp_path):
     host = LocalHost()
     (tmp_path / "f").write_text("text")

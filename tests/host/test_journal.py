@@ -116,6 +116,37 @@ def test_the_database_is_in_wal_mode_with_the_schema_version(tmp_path):
     journal.close()
 
 
+def test_only_add_waits_for_the_disk_update_and_done_do_not(tmp_path, monkeypatch):
+    """update and done are committed with synchronous=NORMAL, and the connection is back to
+    FULL for the next add, which carries them to the disk (the WAL is one file)."""
+    journal = Journal(tmp_path / "run")
+    entry = journal.add("file", "a", {"path": "/nowhere"})
+    db = journal._database()
+    levels = []
+    real = journal._write_lazily
+
+    def spy(sql, params):
+        real(sql, params)
+        levels.append(db.execute("PRAGMA synchronous").fetchone()[0])
+
+    monkeypatch.setattr(journal, "_write_lazily", spy)
+    trace: list[str] = []
+    db.set_trace_callback(trace.append)
+    journal.update(entry, {"pid": 1})
+    journal.done(entry)
+    db.set_trace_callback(None)
+    assert levels == [2, 2]  # FULL again after each
+    assert trace.count("PRAGMA synchronous=NORMAL") == 2
+    journal.add("file", "a", {"path": "/elsewhere"})
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    journal.close()
+    # what a crash leaves: another connection sees the update and the done
+    other = sqlite3.connect(tmp_path / "run" / DB_NAME)
+    row = other.execute("SELECT data, done FROM entry WHERE id = ?", (entry,)).fetchone()
+    other.close()
+    assert json.loads(row[0])["pid"] == 1 and row[1] is not None
+
+
 def test_a_kind_without_cleaner_and_data_that_is_not_json_are_refused(tmp_path):
     journal = Journal(tmp_path / "run")
     with pytest.raises(JournalError, match="no cleaner registered for 'volume'"):
