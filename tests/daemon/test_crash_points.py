@@ -97,7 +97,10 @@ def test_the_crash_points_cover_the_deployment(crash_daemon, tmp_path: Path) -> 
     assert run("sfterminate", HOST, NAME).returncode == 0
     writes = re.findall(r"test mode: journal write (\d+) \((\w+)\)", daemon.log)[WRITES:]
     assert len(writes) == TERMINATION_WRITES, writes
-    assert writes[0][1] == "note" and writes[-1][1] == "done"
+    kinds = [kind for _, kind in writes]
+    # the "terminating" note, and the last write a "done" (a command of the running
+    # application may finish its own entry before the note: the order between them is free)
+    assert kinds.count("note") == 1 and kinds[-1] == "done", writes
 
 
 @pytest.mark.parametrize("limit", range(1, WRITES + 1))
