@@ -114,8 +114,11 @@ def _number(result: Result, what: str) -> int:
 
 def free_in_directory(host: Host, directory: str, caller: str | None = None) -> int:
     """Bytes free for files in ``directory`` (``df``)."""
-    return _number(host.probe(["df", "--output=avail", "-B1", directory], caller=caller),
-                   f"the free space of {directory}")
+    result = host.probe(["df", "--output=avail", "-B1", directory], caller=caller)
+    if result.exit_code != 0 and "No such file or directory" in result.stderr:
+        raise HostError(f"directory {directory} does not exist: make it first, or name "
+                        "another one")
+    return _number(result, f"the free space of {directory}")
 
 
 def file_size(host: Host, path: str, caller: str | None = None) -> int:

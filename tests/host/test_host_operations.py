@@ -100,6 +100,12 @@ def test_ext4_image_for_real(tmp_path):
     assert [r.command[0] for r in host.runner.history][2:] == ["blkid"]
 
 
+def test_a_missing_directory_is_said_in_words_not_as_dfs_message(tmp_path):
+    with pytest.raises(HostError, match=f"directory {tmp_path}/images does not exist: make it"):
+        storage.free_in_directory(LocalHost(), str(tmp_path / "images"))
+    assert storage.free_in_directory(LocalHost(), str(tmp_path)) > 0
+
+
 # -- the seam ----------------------------------------------------------------------------------
 def test_both_hosts_are_hosts():
     assert isinstance(LocalHost(), Host) and isinstance(RecordingHost(), Host)
