@@ -54,29 +54,12 @@ ACCELS = ("tcg", "kvm")
 NETWORKS = ("none", "user", "bridge")
 #: QMP run states that are not a live guest (a miss for liveness).
 DEAD_STATES = frozenset({"internal-error", "guest-panicked", "io-error", "shutdown"})
-_MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 _PLACEHOLDERS = ("hostname", "ip", "domainName")
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or any(c in value for c in "\n\r\0"):
         raise values.ValueProblem(f"{value!r} must be text on one line")
-    return value
-
-
-def _mac(value: Any) -> str:
-    if not isinstance(value, str) or not _MAC.fullmatch(value):
-        raise values.ValueProblem(f"{value!r} is not a MAC address (like 52:54:00:12:34:56)")
-    return value
-
-
-def _positive(value: Any) -> int:
-    return values.whole_number(value, 1)
-
-
-def _command(value: Any) -> str:
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise values.ValueProblem(f"{value!r} is not a program name or path")
     return value
 
 
@@ -138,20 +121,20 @@ class QemuDomain(Prim):
         "gateway": values.ipv4,
         "kernel": values.absolute_path,
         "ramdisk": values.absolute_path,
-        "memory": _positive,
-        "vcpus": _positive,
+        "memory": values.positive,
+        "vcpus": values.positive,
         "extra": _text,
-        "domainLivenessDelay": _positive,
-        "domainLivenessFactor": _positive,
+        "domainLivenessDelay": values.positive,
+        "domainLivenessFactor": values.positive,
         "domainLivenessCheck": values.boolean,
         "bridge": _interface,
-        "mac": _mac,
-        "shutdownTimeout": _positive,
-        "qemuCommand": _command,
+        "mac": values.mac,
+        "shutdownTimeout": values.positive,
+        "qemuCommand": values.program,
         "accel": _choice(ACCELS),
         "network": _choice(NETWORKS),
         "readyPattern": _pattern,
-        "readyTimeout": _positive,
+        "readyTimeout": values.positive,
         "netns": _netns,
         "configDirectory": values.absolute_path,
     }
@@ -197,7 +180,7 @@ class QemuDomain(Prim):
         self._file_entries = {}
         hostname = read(self, "hostname", values.hostname)
         self.domain_name = read(self, "domainName", values.name) or hostname.split(".")[0]
-        self.shutdown_ms = read(self, "shutdownTimeout", _positive, DEFAULT_SHUTDOWN_MS)
+        self.shutdown_ms = read(self, "shutdownTimeout", values.positive, DEFAULT_SHUTDOWN_MS)
         self.network = read(self, "network", _choice(NETWORKS), "none")
         if self.network == "bridge" and read(self, "bridge", _interface) is None:
             raise EngineError(f"{me}:bridge is required when network is \"bridge\"")
@@ -232,12 +215,12 @@ class QemuDomain(Prim):
         return qemu.GuestConfig(
             name=self.domain_name, kernel=read(self, "kernel", values.absolute_path),
             ramdisk=read(self, "ramdisk", values.absolute_path),
-            memory=read(self, "memory", _positive), vcpus=read(self, "vcpus", _positive, 1),
+            memory=read(self, "memory", values.positive), vcpus=read(self, "vcpus", values.positive, 1),
             append=append, console=self.files["console.log"], qmp=self.files["qmp"],
             pidfile=self.files["pid"], disks=disks, accel=accel, network=self.network,
             tap=qemu.tap_name(self.domain_name),
-            mac=read(self, "mac", _mac, "") or qemu.mac_for(hostname),
-            qemu=read(self, "qemuCommand", _command, "qemu-system-x86_64"))
+            mac=read(self, "mac", values.mac, "") or qemu.mac_for(hostname),
+            qemu=read(self, "qemuCommand", values.program, "qemu-system-x86_64"))
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -250,8 +233,8 @@ class QemuDomain(Prim):
             self.backend.put_in_place()
             host = host_of(self)
             accel = read(self, "accel", _choice(ACCELS), "tcg")
-            qemu_command = read(self, "qemuCommand", _command, "qemu-system-x86_64")
-            self._check_memory(read(self, "memory", _positive))
+            qemu_command = read(self, "qemuCommand", values.program, "qemu-system-x86_64")
+            self._check_memory(read(self, "memory", values.positive))
             host.make_directories(self.directory, caller=me)
             if accel == "kvm":
                 probe = f"{self.directory}/{self.domain_name}.kvm-probe"
@@ -304,8 +287,8 @@ class QemuDomain(Prim):
 
     def _watch(self) -> None:
         if read(self, "domainLivenessCheck", values.boolean, True):
-            delay = read(self, "domainLivenessDelay", _positive, 2000) / 1000
-            self.factor = read(self, "domainLivenessFactor", _positive, 3)
+            delay = read(self, "domainLivenessDelay", values.positive, 2000) / 1000
+            self.factor = read(self, "domainLivenessFactor", values.positive, 3)
             self.schedule_every(delay, self._check_alive)
 
     def adopt(self, entries: list[Any]) -> bool:
@@ -376,7 +359,7 @@ class QemuDomain(Prim):
         fields = {"hostname": read(self, "hostname", values.hostname),
                   "ip": read(self, "ip", values.ipv4), "domainName": self.domain_name}
         regex = ready_regex(pattern, fields)
-        limit = read(self, "readyTimeout", _positive, DEFAULT_READY_MS) / 1000
+        limit = read(self, "readyTimeout", values.positive, DEFAULT_READY_MS) / 1000
         step = current_step()
         check(step)
         import time

@@ -22,6 +22,7 @@ _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P
 _SIZE = re.compile(r"([0-9]+)\s*([KMGTPB]?)(?:I?B)?", re.IGNORECASE)
 _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 #: Volume, domain and file names: what lvcreate, xl and a file name all accept.
+_MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}")
 
 
@@ -120,6 +121,26 @@ def name(value: Any) -> str:
     return value
 
 
+def positive(value: Any) -> int:
+    """A whole number of at least 1 (memory, vCPUs, delays, factors)."""
+    return whole_number(value, 1)
+
+
+def mac(value: Any) -> str:
+    """A MAC address written as six colon-separated hex pairs."""
+    if not isinstance(value, str) or not _MAC.fullmatch(value):
+        raise ValueProblem(f"{value!r} is not a MAC address (like 00:16:3e:12:34:56)")
+    return value
+
+
+def program(value: Any) -> str:
+    """A program name or path, as a command's first argument (no spaces: never a command
+    line)."""
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ValueProblem(f"{value!r} is not a program name or path")
+    return value
+
+
 Checker = Callable[[Any], Any]
 
 
@@ -150,8 +171,11 @@ __all__ = [
     "check_values",
     "hostname",
     "ipv4",
+    "mac",
     "name",
     "netmask",
+    "positive",
+    "program",
     "size_bytes",
     "whole_number",
 ]

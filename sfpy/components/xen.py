@@ -13,7 +13,6 @@ Termination: ``xl shutdown -w`` bounded by ``shutdownTimeout`` (milliseconds), t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +30,6 @@ from sfpy.errors import SfpyError
 from sfpy.host import xl
 from sfpy.host.hosts import Host
 
-_MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 DEFAULT_SHUTDOWN_MS = 60000
 #: Seconds the terminate hook may take beyond the shutdown timeout (for ``xl destroy``).
 DESTROY_ALLOWANCE = 30
@@ -42,22 +40,6 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or any(c in value for c in '"\\\n\r'):
         raise values.ValueProblem(f"{value!r} must be text without quotes, backslashes or "
                                   "newlines")
-    return value
-
-
-def _mac(value: Any) -> str:
-    if not isinstance(value, str) or not _MAC.fullmatch(value):
-        raise values.ValueProblem(f"{value!r} is not a MAC address (like 00:16:3e:12:34:56)")
-    return value
-
-
-def _positive(value: Any) -> int:
-    return values.whole_number(value, 1)
-
-
-def _command(value: Any) -> str:
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise values.ValueProblem(f"{value!r} is not a program name or path")
     return value
 
 
@@ -78,16 +60,16 @@ class XenDomain(Prim):
         "gateway": values.ipv4,
         "kernel": values.absolute_path,
         "ramdisk": values.absolute_path,
-        "memory": _positive,
-        "vcpus": _positive,
+        "memory": values.positive,
+        "vcpus": values.positive,
         "extra": _text,
-        "domainLivenessDelay": _positive,
-        "domainLivenessFactor": _positive,
+        "domainLivenessDelay": values.positive,
+        "domainLivenessFactor": values.positive,
         "domainLivenessCheck": values.boolean,
         "bridge": values.name,
-        "mac": _mac,
-        "shutdownTimeout": _positive,
-        "xlCommand": _command,
+        "mac": values.mac,
+        "shutdownTimeout": values.positive,
+        "xlCommand": values.program,
         "configDirectory": values.absolute_path,
     }
     REQUIRED = ("hostname", "ip", "netmask", "kernel", "memory", "storageBackend")
@@ -105,7 +87,7 @@ class XenDomain(Prim):
 
     # -- values --------------------------------------------------------------------------------
     def _xl(self) -> str:
-        return str(read(self, "xlCommand", _command, "xl"))
+        return str(read(self, "xlCommand", values.program, "xl"))
 
     def deploy(self) -> None:
         for key in self.REQUIRED:
@@ -115,7 +97,7 @@ class XenDomain(Prim):
             read(self, key, checker)
         hostname = read(self, "hostname", values.hostname)
         self.domain_name = read(self, "domainName", values.name) or hostname.split(".")[0]
-        self.shutdown_ms = read(self, "shutdownTimeout", _positive, DEFAULT_SHUTDOWN_MS)
+        self.shutdown_ms = read(self, "shutdownTimeout", values.positive, DEFAULT_SHUTDOWN_MS)
         if self.sf_resolve("terminateTimeout", None) is None:
             # the cleanup bound must hold a whole shutdown and the destroy after it
             self.sf_replace_attribute("terminateTimeout",
@@ -133,12 +115,12 @@ class XenDomain(Prim):
         return xl.DomainConfig(
             name=self.domain_name, kernel=read(self, "kernel", values.absolute_path),
             ramdisk=read(self, "ramdisk", values.absolute_path),
-            memory=read(self, "memory", _positive), hostname=hostname,
+            memory=read(self, "memory", values.positive), hostname=hostname,
             ip=read(self, "ip", values.ipv4), netmask=read(self, "netmask", values.netmask),
             gateway=read(self, "gateway", values.ipv4, ""),
-            vcpus=read(self, "vcpus", _positive, 1), extra=read(self, "extra", _text, ""),
+            vcpus=read(self, "vcpus", values.positive, 1), extra=read(self, "extra", _text, ""),
             bridge=read(self, "bridge", values.name, "xenbr0"),
-            mac=read(self, "mac", _mac, "") or xl.mac_for(hostname),
+            mac=read(self, "mac", values.mac, "") or xl.mac_for(hostname),
             disks=self.backend.disks())
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -205,8 +187,8 @@ class XenDomain(Prim):
 
     def _watch(self) -> None:
         if read(self, "domainLivenessCheck", values.boolean, True):
-            delay = read(self, "domainLivenessDelay", _positive, 2000) / 1000
-            self.factor = read(self, "domainLivenessFactor", _positive, 3)
+            delay = read(self, "domainLivenessDelay", values.positive, 2000) / 1000
+            self.factor = read(self, "domainLivenessFactor", values.positive, 3)
             self.schedule_every(delay, self._check_alive)
 
     def _check_alive(self) -> None:
@@ -228,7 +210,7 @@ class XenDomain(Prim):
     def attribute_changed(self, name: str, old: Any, new: Any) -> None:
         if name != "memory" or not self.created or new is ABSENT:
             return
-        mib = read(self, "memory", _positive)
+        mib = read(self, "memory", values.positive)
         xl.set_memory(host_of(self), self.domain_name, mib, self._xl(), self.sf_complete_name())
         self.log.info("domain %s memory set to %d MiB", self.domain_name, mib)
 
