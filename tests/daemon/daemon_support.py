@@ -4,6 +4,7 @@ never a fixed sleep), stopped, and killed with whatever they left when a test fa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -49,6 +50,30 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, what: str
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def applications(host: str) -> dict[str, str]:
+    """What ``sflist HOST`` lists: application name → state."""
+    result = run("sflist", host, "--json")
+    assert result.returncode == 0, result.stderr
+    return {app["name"]: app["state"] for app in json.loads(result.stdout)["applications"]}
+
+
+def tree(name: str, host: str) -> dict:
+    """``sflist HOST NAME --json``: the application's component tree."""
+    result = run("sflist", host, name, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def find(node: dict, path: str) -> dict:
+    """The node of ``path`` (``app:a:b``) in a tree from :func:`tree`."""
+    if node["path"] == path:
+        return node
+    for child in node["children"]:
+        if path == child["path"] or path.startswith(child["path"] + ":"):
+            return find(child, path)
+    raise KeyError(path)
 
 
 class Daemon:

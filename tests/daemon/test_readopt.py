@@ -12,7 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from daemon_support import command, environment, run, wait_for
+from daemon_support import applications as support_applications
+from daemon_support import command, environment, find, run, wait_for
+from daemon_support import tree as support_tree
 
 pytestmark = pytest.mark.integration
 
@@ -42,24 +44,11 @@ def site(tmp_path: Path) -> str:
 
 
 def applications(host: str = A) -> dict[str, str]:
-    result = run("sflist", host, "--json")
-    assert result.returncode == 0, result.stderr
-    return {app["name"]: app["state"] for app in json.loads(result.stdout)["applications"]}
+    return support_applications(host)
 
 
 def tree(name: str, host: str = A) -> dict:
-    result = run("sflist", host, name, "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def find(node: dict, path: str) -> dict:
-    if node["path"] == path:
-        return node
-    for child in node["children"]:
-        if path == child["path"] or path.startswith(child["path"] + ":"):
-            return find(child, path)
-    raise KeyError(path)
+    return support_tree(name, host)
 
 
 def alive(pid: int) -> bool:
