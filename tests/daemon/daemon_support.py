@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[2]
 PORT = 3800
 
@@ -26,7 +28,22 @@ def environment() -> dict[str, str]:
     env["SFPY_INSECURE"] = "1"
     for name in ("SFPY_CERT", "SFPY_KEY", "SFPY_CA"):
         env.pop(name, None)
+    # Every process this test run's daemons start inherits it: scans for leftovers count
+    # this run's processes only, not another run's on the same machine.
+    env[TEST_RUN_VARIABLE] = TEST_RUN
     return env
+
+
+TEST_RUN_VARIABLE = "SFPY_TEST_RUN"
+TEST_RUN = str(os.getpid())
+
+
+def made_by_this_run(process: psutil.Process) -> bool:
+    """Was ``process`` started (through a daemon) by this test run?"""
+    try:
+        return process.environ().get(TEST_RUN_VARIABLE) == TEST_RUN
+    except (psutil.Error, OSError):
+        return False
 
 
 def command(name: str, *args: str) -> list[str]:

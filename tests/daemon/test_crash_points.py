@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from daemon_support import Daemon, environment, run, wait_for
+from daemon_support import Daemon, environment, made_by_this_run, run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,8 @@ def leftover_processes() -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter():
         try:
-            if process.environ().get("SFPY_TAG", "").startswith(f"{NAME}:"):
+            if (process.environ().get("SFPY_TAG", "").startswith(f"{NAME}:")
+                    and made_by_this_run(process)):
                 if process.status() != psutil.STATUS_ZOMBIE:
                     found.append(process)
         except (psutil.Error, OSError):
